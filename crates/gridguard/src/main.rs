@@ -1,0 +1,3 @@
+//! The gridguard command-line tool.
+
+fn main() {}
