@@ -1,0 +1,470 @@
+//! C12.22 security modes 0/1/2 over EAX′, and a sans-IO [`Association`] with replay protection.
+//!
+//! # Canonified cleartext
+//! The EAX′ cleartext ("nonce") is built from the APDU header in this order, each element as its
+//! full TLV unless noted (this is the order of ANSI C12.22-2008 as Wireshark's dissector and the
+//! Moise–Beroset–Phinney–Burns test vectors apply it):
+//!
+//! `a1` application context, `a2` called AP title (required), `a4` called AP invocation id,
+//! `a7` calling AE qualifier, `a8` calling AP invocation id (required), `8b` mechanism name,
+//! `ac` calling authentication value, `be` user information **truncated after the EPSEM control
+//! byte** (its length octets keep the full on-wire lengths, MAC included), `a6` calling AP title,
+//! then the key id octet and the 4 IV octets (values only).
+//!
+//! Relative AP titles are expanded to absolute OIDs when a base OID is configured.
+//! [`CanonicalForm::OmitAuthenticationValue`] leaves the `ac` element out (key id and IV still
+//! appended): that is the layout that reproduces the IEEE Std 1703 Annex G example.
+//!
+//! # Modes
+//! * mode 0: nothing protected, no MAC;
+//! * mode 1: the EPSEM after the control byte is appended to the cleartext, the EAX′ plaintext is
+//!   empty, the 4-byte MAC is appended to the EPSEM;
+//! * mode 2: the EPSEM after the control byte is encrypted in place, MAC appended.
+//!
+//! Elements 0xa3, 0xa5 and 0xa9 are not part of the canonical cleartext; protected messages that
+//! carry them are refused rather than accepted with unauthenticated fields.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::acse::{
+    AcseApdu, ApTitle, AuthenticationValue, Integer, TAG_APPLICATION_CONTEXT,
+    TAG_CALLED_AE_INVOCATION_ID, TAG_CALLED_AE_QUALIFIER, TAG_CALLED_AP_INVOCATION_ID,
+    TAG_CALLED_AP_TITLE, TAG_CALLING_AE_INVOCATION_ID, TAG_CALLING_AE_QUALIFIER,
+    TAG_CALLING_AP_INVOCATION_ID, TAG_CALLING_AP_TITLE, TAG_CALLING_AUTHENTICATION_VALUE,
+    TAG_MECHANISM_NAME, TAG_USER_INFORMATION,
+};
+use crate::ber::{length_size, put_length, put_tlv};
+use crate::eax_prime::{EaxPrime, Mac, MAC_LEN};
+use crate::epsem::{Epsem, EpsemControl, SecurityMode};
+use crate::oid::ObjectId;
+use crate::Error;
+
+/// Which canonical-cleartext layout to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CanonicalForm {
+    /// ANSI C12.22-2008 as Wireshark implements it: the calling-authentication-value element is
+    /// part of the cleartext. Reproduces the EAX′ paper vectors and C12Adapter messages.
+    #[default]
+    C1222_2008,
+    /// The calling-authentication-value element is left out (key id and IV still appended):
+    /// inferred from the IEEE Std 1703 Annex G example, which it reproduces. Not checked
+    /// against the standard's text.
+    OmitAuthenticationValue,
+}
+
+/// Options for building the canonical cleartext.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CanonOptions {
+    /// Base OID against which relative AP titles are expanded (Wireshark's `c1222.baseoid`).
+    pub base_oid: Option<ObjectId>,
+    /// Layout.
+    pub form: CanonicalForm,
+}
+
+/// Proof that an APDU's MAC verified (or that it was mode 0 and the caller accepted that).
+/// Only [`open_apdu`] constructs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MacVerified {
+    mode: SecurityMode,
+}
+
+impl MacVerified {
+    /// The security mode the message used.
+    pub fn mode(self) -> SecurityMode {
+        self.mode
+    }
+}
+
+fn put_ap_title_canonical(
+    out: &mut Vec<u8>,
+    tag: u8,
+    title: &ApTitle,
+    base: Option<&ObjectId>,
+) -> Result<(), Error> {
+    let mut inner = Vec::new();
+    match (title, base) {
+        (ApTitle::Absolute(_), _) | (_, None) => title.emit(&mut inner)?,
+        (_, Some(b)) => {
+            let abs = title.to_absolute(Some(b)).ok_or(Error::MissingElement("base OID"))?;
+            put_tlv(&mut inner, 0x06, abs.as_bytes())?;
+        }
+    }
+    put_tlv(out, tag, &inner)
+}
+
+/// Builds the canonified cleartext of `apdu` for an EPSEM whose on-wire length (control byte,
+/// body and MAC) is `epsem_wire_len`. Mode 1's appended EPSEM is not included.
+pub fn canonical_cleartext(
+    apdu: &AcseApdu,
+    epsem_wire_len: usize,
+    opts: &CanonOptions,
+) -> Result<Vec<u8>, Error> {
+    for tag in [
+        TAG_CALLED_AE_QUALIFIER,
+        TAG_CALLED_AE_INVOCATION_ID,
+        TAG_CALLING_AE_INVOCATION_ID,
+    ] {
+        if apdu.element_tags().contains(&tag) {
+            return Err(Error::UncoveredElement { tag });
+        }
+    }
+    let called = apdu
+        .called_ap_title
+        .as_ref()
+        .ok_or(Error::MissingElement("called AP title"))?;
+    if apdu.calling_ap_invocation_id.is_none() {
+        return Err(Error::MissingElement("calling AP invocation id"));
+    }
+    let (key_id, iv) = match &apdu.calling_authentication_value {
+        Some(AuthenticationValue::C1222 {
+            key_id: Some(k),
+            iv: Some(iv),
+        }) => (*k, *iv),
+        _ => return Err(Error::MissingKeyIdOrIv),
+    };
+    let control = *apdu
+        .user_information
+        .epsem
+        .first()
+        .ok_or(Error::MissingElement("EPSEM control byte"))?;
+    let base = opts.base_oid.as_ref();
+
+    let mut out = Vec::with_capacity(128);
+    apdu.emit_element(TAG_APPLICATION_CONTEXT, &mut out)?;
+    put_ap_title_canonical(&mut out, TAG_CALLED_AP_TITLE, called, base)?;
+    apdu.emit_element(TAG_CALLED_AP_INVOCATION_ID, &mut out)?;
+    apdu.emit_element(TAG_CALLING_AE_QUALIFIER, &mut out)?;
+    apdu.emit_element(TAG_CALLING_AP_INVOCATION_ID, &mut out)?;
+    apdu.emit_element(TAG_MECHANISM_NAME, &mut out)?;
+    if opts.form == CanonicalForm::C1222_2008 {
+        apdu.emit_element(TAG_CALLING_AUTHENTICATION_VALUE, &mut out)?;
+    }
+
+    // User information, truncated after the control byte, with full on-wire lengths.
+    let direct = apdu
+        .user_information
+        .direct_reference
+        .as_ref()
+        .map(|d| {
+            let mut v = Vec::new();
+            put_tlv(&mut v, 0x06, d.as_bytes()).map(|_| v)
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let octets_tlv_len = 1 + length_size(epsem_wire_len) + epsem_wire_len;
+    let external_len = direct.len() + octets_tlv_len;
+    let ui_len = 1 + length_size(external_len) + external_len;
+    out.push(TAG_USER_INFORMATION);
+    put_length(&mut out, ui_len)?;
+    out.push(0x28);
+    put_length(&mut out, external_len)?;
+    out.extend_from_slice(&direct);
+    out.push(0x81);
+    put_length(&mut out, epsem_wire_len)?;
+    out.push(control);
+
+    if let Some(t) = &apdu.calling_ap_title {
+        put_ap_title_canonical(&mut out, TAG_CALLING_AP_TITLE, t, base)?;
+    }
+    out.push(key_id);
+    out.extend_from_slice(&iv);
+    Ok(out)
+}
+
+/// Protects `apdu` in place according to the security mode in its EPSEM control byte:
+/// `apdu.user_information.epsem` holds the plaintext EPSEM on entry and the on-wire EPSEM
+/// (encrypted in mode 2, MAC appended in modes 1 and 2) on return. The calling-authentication
+/// value must carry the key id and IV.
+pub fn seal_apdu(apdu: &mut AcseApdu, cipher: &EaxPrime, opts: &CanonOptions) -> Result<(), Error> {
+    let control = EpsemControl(
+        *apdu
+            .user_information
+            .epsem
+            .first()
+            .ok_or(Error::MissingElement("EPSEM control byte"))?,
+    );
+    let mode = control.security_mode();
+    if mode == SecurityMode::CLEARTEXT {
+        return Ok(());
+    }
+    if mode != SecurityMode::CLEARTEXT_AUTH && mode != SecurityMode::CIPHERTEXT_AUTH {
+        return Err(Error::UnsupportedSecurityMode(mode.0));
+    }
+    let wire_len = apdu.user_information.epsem.len() + MAC_LEN;
+    let canon = canonical_cleartext(apdu, wire_len, opts)?;
+    let epsem = &mut apdu.user_information.epsem;
+    let body = epsem.get_mut(1..).unwrap_or_default();
+    let mac = if mode == SecurityMode::CLEARTEXT_AUTH {
+        cipher.seal_parts(&[canon.as_slice(), &*body], &mut [])?
+    } else {
+        cipher.seal(&canon, body)?
+    };
+    epsem.extend_from_slice(&mac);
+    Ok(())
+}
+
+/// Verifies (and in mode 2 decrypts) `apdu` in place. On success the EPSEM holds the plaintext
+/// without its MAC. On failure the APDU is unchanged. Mode 0 messages are returned as they are
+/// (with a proof saying mode 0); the caller decides whether it accepts them.
+pub fn open_apdu(
+    apdu: &mut AcseApdu,
+    cipher: &EaxPrime,
+    opts: &CanonOptions,
+) -> Result<MacVerified, Error> {
+    let control = EpsemControl(
+        *apdu
+            .user_information
+            .epsem
+            .first()
+            .ok_or(Error::MissingElement("EPSEM control byte"))?,
+    );
+    let mode = control.security_mode();
+    if mode == SecurityMode::CLEARTEXT {
+        return Ok(MacVerified { mode });
+    }
+    if mode != SecurityMode::CLEARTEXT_AUTH && mode != SecurityMode::CIPHERTEXT_AUTH {
+        return Err(Error::UnsupportedSecurityMode(mode.0));
+    }
+    let wire_len = apdu.user_information.epsem.len();
+    if wire_len < 1 + MAC_LEN {
+        return Err(Error::MissingElement("MAC"));
+    }
+    let canon = canonical_cleartext(apdu, wire_len, opts)?;
+    let epsem = &mut apdu.user_information.epsem;
+    let mac_at = wire_len - MAC_LEN;
+    let mut mac: Mac = [0u8; MAC_LEN];
+    mac.copy_from_slice(epsem.get(mac_at..).unwrap_or_default());
+    let body = epsem.get_mut(1..mac_at).unwrap_or_default();
+    if mode == SecurityMode::CLEARTEXT_AUTH {
+        cipher.open_parts(&[canon.as_slice(), &*body], &mut [], &mac)?;
+    } else {
+        cipher.open(&canon, body, &mac)?;
+    }
+    epsem.truncate(mac_at);
+    Ok(MacVerified { mode })
+}
+
+/// Where the keys come from: a key ring answers with the 128-bit key for a peer's AP title and
+/// key id, or `None` when it has none (or it expired).
+pub trait KeyLookup {
+    /// The key `key_id` shared with the node `ap_title`.
+    fn key(&self, ap_title: &ApTitle, key_id: u8) -> Option<Zeroizing<[u8; 16]>>;
+}
+
+impl<F> KeyLookup for F
+where
+    F: Fn(&ApTitle, u8) -> Option<Zeroizing<[u8; 16]>>,
+{
+    fn key(&self, ap_title: &ApTitle, key_id: u8) -> Option<Zeroizing<[u8; 16]>> {
+        self(ap_title, key_id)
+    }
+}
+
+/// Association policy.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AssociationConfig {
+    /// How long a seen (calling AP title, invocation id) pair or IV is remembered.
+    pub replay_window: Duration,
+    /// Upper bound on remembered entries; when full, new messages are refused until entries
+    /// expire (never forgotten early, which would reopen the replay window).
+    pub max_tracked: usize,
+    /// Lowest security mode accepted from peers.
+    pub min_security_mode: SecurityMode,
+    /// Canonical-cleartext options.
+    pub canon: CanonOptions,
+}
+
+impl Default for AssociationConfig {
+    fn default() -> Self {
+        AssociationConfig {
+            replay_window: Duration::from_secs(300),
+            max_tracked: 100_000,
+            min_security_mode: SecurityMode::CLEARTEXT_AUTH,
+            canon: CanonOptions::default(),
+        }
+    }
+}
+
+/// A verified incoming message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The APDU, EPSEM decrypted and MAC removed.
+    pub apdu: AcseApdu,
+    /// The parsed EPSEM.
+    pub epsem: Epsem,
+    /// Proof of verification and the mode used.
+    pub verified: MacVerified,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum ReplayKey {
+    Invocation(ApTitle, Integer),
+    Iv(ApTitle, [u8; 4]),
+}
+
+/// Sans-IO C12.22 message protection for one local node: verifies, decrypts and refuses replays
+/// of incoming APDUs, and protects outgoing ones. It reads no clock (`now` is passed in) and
+/// owns no socket; its only timer is the expiry of replay-window entries
+/// ([`poll_timeout`](Self::poll_timeout) / [`handle_timeout`](Self::handle_timeout)).
+pub struct Association<K: KeyLookup> {
+    config: AssociationConfig,
+    keys: K,
+    seen: HashMap<ReplayKey, Instant>,
+    expiry: VecDeque<(Instant, ReplayKey)>,
+}
+
+impl<K: KeyLookup> core::fmt::Debug for Association<K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Association")
+            .field("config", &self.config)
+            .field("tracked", &self.seen.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: KeyLookup> Association<K> {
+    /// A new association using `keys` for key lookup.
+    pub fn new(config: AssociationConfig, keys: K) -> Self {
+        Association {
+            config,
+            keys,
+            seen: HashMap::new(),
+            expiry: VecDeque::new(),
+        }
+    }
+
+    /// The key source.
+    pub fn keys(&self) -> &K {
+        &self.keys
+    }
+
+    /// Number of remembered replay entries.
+    pub fn tracked(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// When the oldest replay entry expires.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.expiry.front().map(|(t, _)| *t)
+    }
+
+    /// Forgets replay entries whose window has passed. Safe to call at any time.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((t, _)) = self.expiry.front() {
+            if *t > now {
+                break;
+            }
+            if let Some((t, k)) = self.expiry.pop_front() {
+                if self.seen.get(&k) == Some(&t) {
+                    self.seen.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Parses, verifies and decrypts one incoming APDU. The key is looked up by the calling AP
+    /// title and the key id; the message is refused if its security mode is below the policy,
+    /// if its MAC fails, or if its (calling AP title, calling AP invocation id) or its IV was
+    /// seen within the replay window. Replay state is only updated for authentic messages.
+    pub fn receive(&mut self, now: Instant, bytes: &[u8]) -> Result<Received, Error> {
+        self.handle_timeout(now);
+        let mut apdu = AcseApdu::parse(bytes)?;
+        let control = EpsemControl(
+            *apdu
+                .user_information
+                .epsem
+                .first()
+                .ok_or(Error::MissingElement("EPSEM control byte"))?,
+        );
+        let mode = control.security_mode();
+        if mode.0 > SecurityMode::CIPHERTEXT_AUTH.0 {
+            return Err(Error::UnsupportedSecurityMode(mode.0));
+        }
+        if mode.0 < self.config.min_security_mode.0 {
+            return Err(Error::UnsupportedSecurityMode(mode.0));
+        }
+        let calling = apdu
+            .calling_ap_title
+            .clone()
+            .ok_or(Error::MissingElement("calling AP title"))?;
+        let invocation = apdu
+            .calling_ap_invocation_id
+            .clone()
+            .ok_or(Error::MissingElement("calling AP invocation id"))?;
+        let (key_id, iv) = apdu.key_id_and_iv();
+        let verified = if mode == SecurityMode::CLEARTEXT {
+            MacVerified { mode }
+        } else {
+            let key_id = key_id.ok_or(Error::MissingKeyIdOrIv)?;
+            let key = self
+                .keys
+                .key(&calling, key_id)
+                .ok_or(Error::UnknownKey { key_id })?;
+            let cipher = EaxPrime::new(&key);
+            open_apdu(&mut apdu, &cipher, &self.config.canon)?
+        };
+        let mut keys = vec![ReplayKey::Invocation(calling.clone(), invocation)];
+        if let Some(iv) = iv {
+            keys.push(ReplayKey::Iv(calling, iv));
+        }
+        if keys.iter().any(|k| self.seen.contains_key(k)) {
+            return Err(Error::Replay);
+        }
+        if self.seen.len() + keys.len() > self.config.max_tracked {
+            return Err(Error::ReplayWindowFull);
+        }
+        let epsem = Epsem::parse(&apdu.user_information.epsem)?;
+        let until = now + self.config.replay_window;
+        for k in keys {
+            self.seen.insert(k.clone(), until);
+            self.expiry.push_back((until, k));
+        }
+        Ok(Received {
+            apdu,
+            epsem,
+            verified,
+        })
+    }
+
+    /// Protects an outgoing APDU for the peer named by its called AP title: draws a fresh IV
+    /// from `rng`, sets the C12.22 calling-authentication-value (`key_id`, IV), seals according
+    /// to the mode in the EPSEM control byte and returns the encoded APDU.
+    pub fn seal<R: RngCore + CryptoRng>(
+        &mut self,
+        mut apdu: AcseApdu,
+        key_id: u8,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, Error> {
+        let mut iv = [0u8; 4];
+        rng.fill_bytes(&mut iv);
+        apdu.calling_authentication_value = Some(AuthenticationValue::C1222 {
+            key_id: Some(key_id),
+            iv: Some(iv),
+        });
+        let control = EpsemControl(
+            *apdu
+                .user_information
+                .epsem
+                .first()
+                .ok_or(Error::MissingElement("EPSEM control byte"))?,
+        );
+        if control.security_mode() != SecurityMode::CLEARTEXT {
+            let peer = apdu
+                .called_ap_title
+                .clone()
+                .ok_or(Error::MissingElement("called AP title"))?;
+            let key = self
+                .keys
+                .key(&peer, key_id)
+                .ok_or(Error::UnknownKey { key_id })?;
+            seal_apdu(&mut apdu, &EaxPrime::new(&key), &self.config.canon)?;
+        }
+        apdu.to_bytes()
+    }
+}
