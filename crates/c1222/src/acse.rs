@@ -154,15 +154,14 @@ impl Integer {
     /// The minimal two's-complement encoding of a non-negative value.
     pub fn from_u32(v: u32) -> Self {
         let bytes = v.to_be_bytes();
-        let mut start = 0;
-        while start < 3 && bytes[start] == 0 && bytes[start + 1] & 0x80 == 0 {
-            start += 1;
-        }
+        // Drop leading zero octets, keep at least one, then re-add one if the top bit is set.
+        let skip = bytes.iter().take(3).take_while(|b| **b == 0).count();
         let mut out = Vec::with_capacity(5);
-        if bytes[start] & 0x80 != 0 {
+        let tail: Vec<u8> = bytes.iter().skip(skip).copied().collect();
+        if tail.first().is_some_and(|b| b & 0x80 != 0) {
             out.push(0);
         }
-        out.extend_from_slice(&bytes[start..]);
+        out.extend_from_slice(&tail);
         Integer(out)
     }
 

@@ -154,8 +154,12 @@ impl EaxPrime {
 
     fn tag(n_prime: &Block, c_prime: &Block) -> Mac {
         let mut mac = [0u8; MAC_LEN];
-        for (i, m) in mac.iter_mut().enumerate() {
-            *m = n_prime[12 + i] ^ c_prime[12 + i];
+        for ((m, n), c) in mac
+            .iter_mut()
+            .zip(n_prime.iter().skip(12))
+            .zip(c_prime.iter().skip(12))
+        {
+            *m = n ^ c;
         }
         mac
     }

@@ -23,7 +23,9 @@ impl Default for PcapWriter {
 fn ones_complement_sum(mut acc: u32, data: &[u8]) -> u32 {
     let mut chunks = data.chunks_exact(2);
     for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        if let [hi, lo] = c {
+            acc += u32::from(u16::from_be_bytes([*hi, *lo]));
+        }
     }
     if let [last] = chunks.remainder() {
         acc += u32::from(*last) << 8;
