@@ -542,6 +542,22 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
         Some(s.initial.len() + s.ex.cached.as_ref().map_or(0, |c| c.len()) + out + run)
     }
 
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self, session: u32) -> Option<crate::sim::Snapshot> {
+        let s = self.sessions.get(&session)?;
+        Some(crate::sim::Snapshot {
+            state: format!("{:?}", s.state),
+            session_id: session,
+            key: s
+                .key
+                .as_ref()
+                .map(|k| (k.key_id(), k.secret_bytes().to_vec())),
+            next_seq: s.ex.next_seq,
+            last_rx: s.ex.last_rx,
+            outstanding: s.ex.out.as_ref().map(|o| o.seq),
+        })
+    }
+
     /// Size of the inline per-session struct.
     pub fn session_inline_bytes() -> usize {
         std::mem::size_of::<Session<P>>()

@@ -665,6 +665,21 @@ impl<R: RngCore + CryptoRng> Pac<R> {
         self.key.is_some() && self.ex.out.is_none() && self.state != PacState::Closed
     }
 
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> crate::sim::Snapshot {
+        crate::sim::Snapshot {
+            state: format!("{:?}", self.state),
+            session_id: self.session_id,
+            key: self
+                .key
+                .as_ref()
+                .map(|k| (k.key_id(), k.secret_bytes().to_vec())),
+            next_seq: self.ex.next_seq,
+            last_rx: self.ex.last_rx,
+            outstanding: self.ex.out.as_ref().map(|o| o.seq),
+        }
+    }
+
     /// Sends a ping (PNR with P); [`PacEvent::PingAnswered`] follows.
     pub fn ping(&mut self, now: Instant) -> Result<(), Error> {
         if !self.can_request() {
