@@ -34,6 +34,9 @@ pub struct ClientConfig {
     pub max_retransmissions: u32,
     /// Total time before giving up, if any \[MRD\]. Default 30 s.
     pub max_duration: Option<Duration>,
+    /// Randomize each timeout by ±10 % (the RAND term of RFC 5080 §2.2.1), so that clients
+    /// started together do not retransmit in lockstep. Default true.
+    pub jitter: bool,
 }
 
 impl Default for ClientConfig {
@@ -43,6 +46,7 @@ impl Default for ClientConfig {
             max_timeout: Duration::from_secs(16),
             max_retransmissions: 5,
             max_duration: Some(Duration::from_secs(30)),
+            jitter: true,
         }
     }
 }
@@ -71,6 +75,36 @@ impl ClientConfig {
         self.max_duration = d;
         self
     }
+
+    /// Sets [`jitter`](Self::jitter).
+    pub fn with_jitter(mut self, on: bool) -> Self {
+        self.jitter = on;
+        self
+    }
+}
+
+/// `now + d`, saturating far in the future instead of overflowing.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400 * 365)))
+        .unwrap_or(now)
+}
+
+/// One step of SplitMix64: spreads the per-request seed drawn from the injected RNG over
+/// the retransmissions (jitter only, not a secret).
+fn next_jitter(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `d` scaled by a factor uniform in [0.9, 1.1] drawn from `r`.
+fn jittered(d: Duration, r: u64) -> Duration {
+    let permyriad = 9_000 + u128::from(r % 2_001); // 9000..=11000
+    let nanos = d.as_nanos().saturating_mul(permyriad) / 10_000;
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 /// Names one request for the life of a [`Client`] (identifiers are reused, these are not).
@@ -172,6 +206,7 @@ struct InFlight {
     deadline: Instant,
     rto: Duration,
     retransmissions: u32,
+    jitter: u64,
 }
 
 /// The sans-IO RADIUS client for one server and one source port: at most 256 requests in
@@ -261,7 +296,8 @@ impl Client {
             .ok_or(Error::TooShort { len: bytes.len() })?;
         let id = RequestId(self.next_request);
         self.next_request += 1;
-        let rto = self.config.initial_timeout;
+        let mut jitter = rng.next_u64();
+        let rto = self.randomize(self.config.initial_timeout, &mut jitter);
         self.in_flight.insert(
             identifier,
             InFlight {
@@ -270,9 +306,10 @@ impl Client {
                 authenticator,
                 bytes: bytes.clone(),
                 started: now,
-                deadline: self.clip(now, now + rto),
+                deadline: self.clip(now, later(now, rto)),
                 rto,
                 retransmissions: 0,
+                jitter,
             },
         );
         self.next_identifier = identifier.wrapping_add(1);
@@ -300,8 +337,16 @@ impl Client {
 
     fn clip(&self, started: Instant, deadline: Instant) -> Instant {
         match self.config.max_duration {
-            Some(d) => deadline.min(started + d),
+            Some(d) => deadline.min(later(started, d)),
             None => deadline,
+        }
+    }
+
+    fn randomize(&self, d: Duration, state: &mut u64) -> Duration {
+        if self.config.jitter {
+            jittered(d, next_jitter(state))
+        } else {
+            d
         }
     }
 
@@ -324,24 +369,36 @@ impl Client {
     /// request whose deadline has passed, doubling its timeout up to the maximum; gives up
     /// on those past their retransmission count or total duration. Safe to call too often.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let max_duration = self.config.max_duration;
+        let config = self.config.clone();
         let mut expired = Vec::new();
-        for (identifier, f) in self.in_flight.iter_mut() {
+        let mut due = Vec::new();
+        for (identifier, f) in self.in_flight.iter() {
             if f.deadline > now {
                 continue;
             }
-            let out_of_time = max_duration.is_some_and(|d| now >= f.started + d);
-            if out_of_time || f.retransmissions >= self.config.max_retransmissions {
+            let out_of_time = config
+                .max_duration
+                .is_some_and(|d| now >= later(f.started, d));
+            if out_of_time || f.retransmissions >= config.max_retransmissions {
                 expired.push(*identifier);
-                continue;
+            } else {
+                due.push(*identifier);
             }
-            f.retransmissions += 1;
-            f.rto = (f.rto * 2).min(self.config.max_timeout);
-            let deadline = now + f.rto;
-            f.deadline = match max_duration {
-                Some(d) => deadline.min(f.started + d),
-                None => deadline,
+        }
+        for identifier in due {
+            let Some(mut f) = self.in_flight.remove(&identifier) else {
+                continue;
             };
+            // RFC 5080 §2.2.1: RT = 2·RTprev + RAND·RTprev, and past MRT, MRT + RAND·MRT,
+            // with RAND uniform in [-0.1, 0.1].
+            f.retransmissions += 1;
+            let next = f.rto.saturating_add(self.randomize(f.rto, &mut f.jitter));
+            f.rto = if next > config.max_timeout {
+                self.randomize(config.max_timeout, &mut f.jitter)
+            } else {
+                next
+            };
+            f.deadline = self.clip(f.started, later(now, f.rto));
             self.transmit.push_back(f.bytes.clone());
             self.stats.retransmissions += 1;
             tracing::debug!(
@@ -349,6 +406,7 @@ impl Client {
                 retransmission = f.retransmissions,
                 "RADIUS retransmit"
             );
+            self.in_flight.insert(identifier, f);
         }
         for identifier in expired {
             if let Some(f) = self.in_flight.remove(&identifier) {
@@ -467,7 +525,7 @@ mod tests {
     #[test]
     fn request_is_well_formed() {
         let mut rng = StdRng::seed_from_u64(1);
-        let mut c = client(ClientConfig::default());
+        let mut c = client(ClientConfig::default().with_jitter(false));
         let now = Instant::now();
         c.start(Code::ACCESS_REQUEST, eap_identity(), now, &mut rng)
             .unwrap();
@@ -592,7 +650,8 @@ mod tests {
             .with_initial_timeout(Duration::from_secs(2))
             .with_max_timeout(Duration::from_secs(10))
             .with_max_retransmissions(4)
-            .with_max_duration(None);
+            .with_max_duration(None)
+            .with_jitter(false);
         let mut c = client(config);
         let t0 = Instant::now();
         let id = c
@@ -628,7 +687,7 @@ mod tests {
     #[test]
     fn max_duration_cuts_retransmissions_short() {
         let mut rng = StdRng::seed_from_u64(6);
-        let config = ClientConfig::default(); // 2, 4, 8, 16 .. but MRD 30 s
+        let config = ClientConfig::default().with_jitter(false); // 2, 4, 8, 16 .. but MRD 30 s
         let mut c = client(config);
         let t0 = Instant::now();
         c.start(Code::STATUS_SERVER, vec![], t0, &mut rng).unwrap();
@@ -733,6 +792,53 @@ mod tests {
         )
         .unwrap();
         assert!(c.handle_datagram(&resp, now).is_some());
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent_and_varies() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let config = ClientConfig::default()
+            .with_max_retransmissions(6)
+            .with_max_duration(None);
+        let mut c = client(config);
+        let t0 = Instant::now();
+        let mut starts = Vec::new();
+        for _ in 0..20 {
+            c.start(Code::STATUS_SERVER, vec![], t0, &mut rng).unwrap();
+            starts.push(c.poll_transmit().unwrap());
+        }
+        // Gaps: IRT ± 10 %, then 2·prev ± 0.1·prev, capped to MRT ± 10 %.
+        let mut per_request: std::collections::BTreeMap<u8, Vec<Instant>> = Default::default();
+        let mut now = t0;
+        while let Some(d) = c.poll_timeout() {
+            now = d;
+            c.handle_timeout(now);
+            while let Some(b) = c.poll_transmit() {
+                per_request.entry(b[1]).or_default().push(now);
+            }
+        }
+        let mut first_gaps = std::collections::HashSet::new();
+        for times in per_request.values() {
+            let mut prev = t0;
+            let mut prev_gap: Option<f64> = None;
+            for (i, t) in times.iter().enumerate() {
+                let gap = (*t - prev).as_secs_f64();
+                let ok = match prev_gap {
+                    None => (1.8..=2.2).contains(&gap),
+                    Some(p) => {
+                        (1.9 * p - 1e-6..=2.1 * p + 1e-6).contains(&gap)
+                            || (1.9 * p > 14.4 && (14.4..=17.6).contains(&gap))
+                    }
+                };
+                assert!(ok, "gap {gap} after {prev_gap:?}");
+                first_gaps.insert((gap * 1e6) as u64);
+                prev = *t;
+                prev_gap = Some(gap);
+            }
+            assert_eq!(times.len(), 6);
+        }
+        assert!(first_gaps.len() > 20, "jitter must vary between requests");
+        assert_eq!(c.stats().timeouts, 20);
     }
 
     #[test]
