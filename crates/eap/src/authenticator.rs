@@ -28,7 +28,11 @@ pub struct Retransmit {
 
 impl Default for Retransmit {
     fn default() -> Self {
-        Retransmit { initial: Duration::from_secs(3), max: Duration::from_secs(20), max_retransmissions: 4 }
+        Retransmit {
+            initial: Duration::from_secs(3),
+            max: Duration::from_secs(20),
+            max_retransmissions: 4,
+        }
     }
 }
 
@@ -46,14 +50,21 @@ pub struct AuthenticatorConfig {
 
 impl Default for AuthenticatorConfig {
     fn default() -> Self {
-        AuthenticatorConfig { retransmit: Some(Retransmit::default()), max_rounds: 50, idle_timeout: Duration::from_secs(60) }
+        AuthenticatorConfig {
+            retransmit: Some(Retransmit::default()),
+            max_rounds: 50,
+            idle_timeout: Duration::from_secs(60),
+        }
     }
 }
 
 impl AuthenticatorConfig {
     /// Settings for a backend behind RADIUS: no retransmission of its own.
     pub fn backend() -> Self {
-        AuthenticatorConfig { retransmit: None, ..Self::default() }
+        AuthenticatorConfig {
+            retransmit: None,
+            ..Self::default()
+        }
     }
 }
 
@@ -117,8 +128,13 @@ pub struct AuthenticatorStats {
 enum Phase {
     Idle,
     AwaitIdentity,
-    Proposed { method: Box<dyn ServerMethod>, tried: Vec<MethodType> },
-    Running { method: Box<dyn ServerMethod> },
+    Proposed {
+        method: Box<dyn ServerMethod>,
+        tried: Vec<MethodType>,
+    },
+    Running {
+        method: Box<dyn ServerMethod>,
+    },
     Done,
 }
 
@@ -168,12 +184,40 @@ impl Authenticator {
 
     /// Starts directly with a method for a peer whose identity the lower layer already knows
     /// (skipping EAP-Request/Identity, as RFC 3748 §5.1 allows).
-    pub fn start_with_identity(&mut self, identity: &[u8], now: Instant, rng: &mut dyn CryptoRngCore) {
+    pub fn start_with_identity(
+        &mut self,
+        identity: &[u8],
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) {
         let mut first = [0u8; 1];
         rng.fill_bytes(&mut first);
         self.identifier = first[0].wrapping_sub(1);
         self.identity = Some(identity.to_vec());
         self.propose(0, Vec::new(), now, rng);
+    }
+
+    /// Starts as a backend authenticator (RFC 4137 §5.1): the pass-through authenticator already
+    /// asked for the identity, and `response` is the peer's EAP-Response/Identity it forwarded.
+    pub fn start_from_identity_response(
+        &mut self,
+        response: &[u8],
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), AuthenticatorDrop> {
+        let packet = Packet::parse(response)?;
+        if packet.code != Code::RESPONSE {
+            return Err(AuthenticatorDrop::NotAResponse);
+        }
+        match packet.method_type() {
+            Some(MethodType::IDENTITY) => {}
+            Some(other) => return Err(AuthenticatorDrop::UnexpectedType(other)),
+            None => return Err(AuthenticatorDrop::NotAResponse),
+        }
+        self.identifier = packet.identifier;
+        self.identity = Some(packet.type_data().to_vec());
+        self.propose(0, Vec::new(), now, rng);
+        Ok(())
     }
 
     fn send_request(&mut self, ty: MethodType, data: Vec<u8>, now: Instant) {
@@ -190,10 +234,18 @@ impl Authenticator {
     }
 
     fn first_timeout(&self) -> Duration {
-        self.config.retransmit.map_or(self.config.idle_timeout, |r| r.initial)
+        self.config
+            .retransmit
+            .map_or(self.config.idle_timeout, |r| r.initial)
     }
 
-    fn propose(&mut self, from: usize, mut tried: Vec<MethodType>, now: Instant, rng: &mut dyn CryptoRngCore) {
+    fn propose(
+        &mut self,
+        from: usize,
+        mut tried: Vec<MethodType>,
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) {
         let identity = self.identity.clone().unwrap_or_default();
         let Some(factory) = self.methods.get(from).cloned() else {
             self.fail(FailureReason::NoAcceptableMethod(tried), true);
@@ -213,9 +265,9 @@ impl Authenticator {
         self.identifier = self.identifier.wrapping_add(1);
         let identifier = self.identifier;
         let built = match &mut self.phase {
-            Phase::Proposed { method, .. } | Phase::Running { method } => {
-                method.build_request(identifier, rng).map(|data| (method.method_type(), data))
-            }
+            Phase::Proposed { method, .. } | Phase::Running { method } => method
+                .build_request(identifier, rng)
+                .map(|data| (method.method_type(), data)),
             _ => return,
         };
         match built {
@@ -225,7 +277,12 @@ impl Authenticator {
     }
 
     /// Feeds one EAP packet from the peer.
-    pub fn handle_response(&mut self, bytes: &[u8], now: Instant, rng: &mut dyn CryptoRngCore) -> Result<(), AuthenticatorDrop> {
+    pub fn handle_response(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), AuthenticatorDrop> {
         let result = self.dispatch(bytes, now, rng);
         if result.is_err() {
             self.stats.dropped += 1;
@@ -233,7 +290,12 @@ impl Authenticator {
         result
     }
 
-    fn dispatch(&mut self, bytes: &[u8], now: Instant, rng: &mut dyn CryptoRngCore) -> Result<(), AuthenticatorDrop> {
+    fn dispatch(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), AuthenticatorDrop> {
         let packet = Packet::parse(bytes)?;
         if packet.code != Code::RESPONSE {
             return Err(AuthenticatorDrop::NotAResponse);
@@ -242,9 +304,14 @@ impl Authenticator {
             return Err(AuthenticatorDrop::NotWaiting);
         }
         if packet.identifier != self.identifier {
-            return Err(AuthenticatorDrop::WrongIdentifier { expected: self.identifier, got: packet.identifier });
+            return Err(AuthenticatorDrop::WrongIdentifier {
+                expected: self.identifier,
+                got: packet.identifier,
+            });
         }
-        let ty = packet.method_type().ok_or(AuthenticatorDrop::NotAResponse)?;
+        let ty = packet
+            .method_type()
+            .ok_or(AuthenticatorDrop::NotAResponse)?;
         let data = packet.type_data();
         match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::AwaitIdentity if ty == MethodType::IDENTITY => {
@@ -256,7 +323,9 @@ impl Authenticator {
                 self.handle_nak(data, tried, now, rng);
                 Ok(())
             }
-            Phase::Proposed { method, .. } | Phase::Running { method } if ty == method.method_type() => {
+            Phase::Proposed { method, .. } | Phase::Running { method }
+                if ty == method.method_type() =>
+            {
                 self.run_method(method, data, now, rng)
             }
             phase => {
@@ -266,7 +335,13 @@ impl Authenticator {
         }
     }
 
-    fn handle_nak(&mut self, data: &[u8], tried: Vec<MethodType>, now: Instant, rng: &mut dyn CryptoRngCore) {
+    fn handle_nak(
+        &mut self,
+        data: &[u8],
+        tried: Vec<MethodType>,
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) {
         let wanted: Vec<MethodType> = nak_types(data).collect();
         let next = self
             .methods
@@ -292,13 +367,20 @@ impl Authenticator {
                 Ok(())
             }
             Ok(ServerStep::Success) => {
-                let peer_identity =
-                    method.peer_identity().map(<[u8]>::to_vec).or_else(|| self.identity.clone()).unwrap_or_default();
+                let peer_identity = method
+                    .peer_identity()
+                    .map(<[u8]>::to_vec)
+                    .or_else(|| self.identity.clone())
+                    .unwrap_or_default();
                 match method.keys().cloned() {
                     Some(keys) => {
-                        self.transmit.push_back(packet::build_status(Code::SUCCESS, self.identifier));
+                        self.transmit
+                            .push_back(packet::build_status(Code::SUCCESS, self.identifier));
                         self.end();
-                        self.events.push_back(AuthenticatorEvent::Success { peer_identity, keys });
+                        self.events.push_back(AuthenticatorEvent::Success {
+                            peer_identity,
+                            keys,
+                        });
                     }
                     None => self.fail(FailureReason::PrematureSuccess, true),
                 }
@@ -325,10 +407,14 @@ impl Authenticator {
 
     fn fail(&mut self, reason: FailureReason, send_failure: bool) {
         if send_failure {
-            self.transmit.push_back(packet::build_status(Code::FAILURE, self.identifier));
+            self.transmit
+                .push_back(packet::build_status(Code::FAILURE, self.identifier));
         }
         self.end();
-        self.events.push_back(AuthenticatorEvent::Failure { peer_identity: self.identity.clone(), reason });
+        self.events.push_back(AuthenticatorEvent::Failure {
+            peer_identity: self.identity.clone(),
+            reason,
+        });
     }
 
     /// The next packet to send to the peer.
@@ -348,7 +434,9 @@ impl Authenticator {
 
     /// Retransmits the outstanding request or gives up; safe to call at any time.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(deadline) = self.deadline else { return };
+        let Some(deadline) = self.deadline else {
+            return;
+        };
         if now < deadline {
             return;
         }
@@ -357,7 +445,10 @@ impl Authenticator {
                 self.retransmissions += 1;
                 self.stats.retransmissions += 1;
                 self.transmit.push_back(self.last_request.clone());
-                let backoff = r.initial.saturating_mul(1 << self.retransmissions.min(16)).min(r.max);
+                let backoff = r
+                    .initial
+                    .saturating_mul(1 << self.retransmissions.min(16))
+                    .min(r.max);
                 self.deadline = Some(now + backoff);
             }
             _ => self.fail(FailureReason::Timeout, false),

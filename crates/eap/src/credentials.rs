@@ -113,14 +113,19 @@ impl MemoryCredentials {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let (identity, hex) =
-                trimmed.rsplit_once(char::is_whitespace).ok_or(CredentialError::BadLine { line })?;
+            let (identity, hex) = trimmed
+                .rsplit_once(char::is_whitespace)
+                .ok_or(CredentialError::BadLine { line })?;
             let identity = identity.trim_end();
             if identity.is_empty() {
                 return Err(CredentialError::BadLine { line });
             }
             let psk = Psk::from_hex(hex).map_err(|_| CredentialError::BadLine { line })?;
-            if creds.table.insert(identity.as_bytes().to_vec(), psk).is_some() {
+            if creds
+                .table
+                .insert(identity.as_bytes().to_vec(), psk)
+                .is_some()
+            {
                 return Err(CredentialError::Duplicate { line });
             }
         }
@@ -144,19 +149,28 @@ mod tests {
         let creds = MemoryCredentials::parse(text).unwrap();
         assert_eq!(creds.len(), 2);
         assert_eq!(creds.psk(b"meter1").unwrap().as_bytes()[15], 0x0f);
-        assert_eq!(creds.psk("zähler 2".as_bytes()).unwrap().as_bytes(), &[0xff; 16]);
+        assert_eq!(
+            creds.psk("zähler 2".as_bytes()).unwrap().as_bytes(),
+            &[0xff; 16]
+        );
         assert!(creds.psk(b"meter3").is_none());
     }
 
     #[test]
     fn rejects_bad_lines() {
-        assert_eq!(MemoryCredentials::parse("meter1").err(), Some(CredentialError::BadLine { line: 1 }));
+        assert_eq!(
+            MemoryCredentials::parse("meter1").err(),
+            Some(CredentialError::BadLine { line: 1 })
+        );
         assert_eq!(
             MemoryCredentials::parse("a 00\n").err(),
             Some(CredentialError::BadLine { line: 1 })
         );
         let dup = "a 000102030405060708090a0b0c0d0e0f\na 000102030405060708090a0b0c0d0e0f";
-        assert_eq!(MemoryCredentials::parse(dup).err(), Some(CredentialError::Duplicate { line: 2 }));
+        assert_eq!(
+            MemoryCredentials::parse(dup).err(),
+            Some(CredentialError::Duplicate { line: 2 })
+        );
         assert!(Psk::from_hex("zz0102030405060708090a0b0c0d0e0f").is_err());
     }
 }

@@ -89,7 +89,12 @@ impl MethodError {
     /// Whether the message should be silently discarded, keeping the exchange alive (RFC 3748 §2:
     /// an invalid message is dropped), rather than ending the method.
     pub fn is_discard(&self) -> bool {
-        matches!(self, MethodError::Malformed(_) | MethodError::UnexpectedMessage { .. })
+        matches!(
+            self,
+            MethodError::Malformed(_)
+                | MethodError::UnexpectedMessage { .. }
+                | MethodError::NonceMismatch
+        )
     }
 }
 

@@ -17,7 +17,11 @@ pub struct SessionKeys {
 impl SessionKeys {
     /// Bundles exported keys.
     pub fn new(msk: [u8; MSK_LEN], emsk: [u8; MSK_LEN], session_id: Vec<u8>) -> Self {
-        SessionKeys { msk, emsk, session_id }
+        SessionKeys {
+            msk,
+            emsk,
+            session_id,
+        }
     }
 
     /// The Master Session Key, handed to the lower layer (PANA's AUTH key, RADIUS MS-MPPE keys).
@@ -48,6 +52,8 @@ impl SessionKeys {
 
 impl std::fmt::Debug for SessionKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionKeys").field("session_id_len", &self.session_id.len()).finish_non_exhaustive()
+        f.debug_struct("SessionKeys")
+            .field("session_id_len", &self.session_id.len())
+            .finish_non_exhaustive()
     }
 }

@@ -14,11 +14,15 @@ pub mod packet;
 pub mod peer;
 pub mod psk;
 
-pub use authenticator::{Authenticator, AuthenticatorConfig, AuthenticatorDrop, AuthenticatorEvent, Retransmit};
+pub use authenticator::{
+    Authenticator, AuthenticatorConfig, AuthenticatorDrop, AuthenticatorEvent, Retransmit,
+};
 pub use credentials::{CredentialError, CredentialStore, MemoryCredentials, Psk};
 pub use error::{DecodeError, FailureReason, MethodError};
 pub use keys::{SessionKeys, MSK_LEN};
-pub use method::{Decision, MethodState, PeerMethod, PeerStep, ServerMethod, ServerMethodFactory, ServerStep};
+pub use method::{
+    Decision, MethodState, PeerMethod, PeerStep, ServerMethod, ServerMethodFactory, ServerStep,
+};
 pub use packet::{Code, MethodType, Packet};
 pub use peer::{Peer, PeerConfig, PeerDrop, PeerEvent};
 pub use psk::{PskPeer, PskServer, PskServerConfig};

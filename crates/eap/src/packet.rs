@@ -106,13 +106,21 @@ impl<'a> Packet<'a> {
     /// Parses one EAP packet. Bytes past the Length field are padding and ignored (RFC 3748 §4.1);
     /// a Length shorter than the header or longer than the input is an error.
     pub fn parse(bytes: &'a [u8]) -> Result<Packet<'a>, DecodeError> {
-        let &[code, identifier, len_hi, len_lo] = bytes
-            .first_chunk::<HEADER_LEN>()
-            .ok_or(DecodeError::Truncated { what: "EAP header", need: HEADER_LEN, have: bytes.len() })?;
+        let &[code, identifier, len_hi, len_lo] =
+            bytes
+                .first_chunk::<HEADER_LEN>()
+                .ok_or(DecodeError::Truncated {
+                    what: "EAP header",
+                    need: HEADER_LEN,
+                    have: bytes.len(),
+                })?;
         let code = Code(code);
         let length = usize::from(u16::from_be_bytes([len_hi, len_lo]));
         if length < HEADER_LEN {
-            return Err(DecodeError::BadLength { what: "EAP Length", value: length });
+            return Err(DecodeError::BadLength {
+                what: "EAP Length",
+                value: length,
+            });
         }
         let packet = bytes.get(..length).ok_or(DecodeError::Truncated {
             what: "EAP packet",
@@ -131,13 +139,20 @@ impl<'a> Packet<'a> {
             }
             Code::SUCCESS | Code::FAILURE => {
                 if !rest.is_empty() {
-                    return Err(DecodeError::BadLength { what: "EAP Success/Failure", value: length });
+                    return Err(DecodeError::BadLength {
+                        what: "EAP Success/Failure",
+                        value: length,
+                    });
                 }
                 None
             }
             other => return Err(DecodeError::UnknownCode(other.0)),
         };
-        Ok(Packet { code, identifier, body })
+        Ok(Packet {
+            code,
+            identifier,
+            body,
+        })
     }
 
     /// The method type for Requests and Responses.
@@ -170,9 +185,17 @@ impl<'a> Packet<'a> {
 }
 
 /// Builds a Request or Response packet from its parts.
-pub fn build(code: Code, identifier: u8, ty: MethodType, data: &[u8]) -> Result<Vec<u8>, DecodeError> {
+pub fn build(
+    code: Code,
+    identifier: u8,
+    ty: MethodType,
+    data: &[u8],
+) -> Result<Vec<u8>, DecodeError> {
     let len = HEADER_LEN + 1 + data.len();
-    let len16 = u16::try_from(len).map_err(|_| DecodeError::BadLength { what: "EAP packet", value: len })?;
+    let len16 = u16::try_from(len).map_err(|_| DecodeError::BadLength {
+        what: "EAP packet",
+        value: len,
+    })?;
     let mut out = Vec::with_capacity(len);
     out.push(code.0);
     out.push(identifier);
@@ -196,7 +219,10 @@ pub fn header_for(
     data_len: usize,
 ) -> Result<[u8; HEADER_LEN + 1], DecodeError> {
     let len = HEADER_LEN + 1 + data_len;
-    let len16 = u16::try_from(len).map_err(|_| DecodeError::BadLength { what: "EAP packet", value: len })?;
+    let len16 = u16::try_from(len).map_err(|_| DecodeError::BadLength {
+        what: "EAP packet",
+        value: len,
+    })?;
     let [hi, lo] = len16.to_be_bytes();
     Ok([code.0, identifier, hi, lo, ty.0])
 }
@@ -228,11 +254,26 @@ mod tests {
         let mut bytes = build(Code::RESPONSE, 1, MethodType::NAK, &[47]).unwrap();
         bytes.extend_from_slice(&[0, 0, 0]);
         assert_eq!(Packet::parse(&bytes).unwrap().type_data(), &[47]);
-        assert!(matches!(Packet::parse(&bytes[..5]), Err(DecodeError::Truncated { .. })));
-        assert!(matches!(Packet::parse(&[1, 1, 0, 3]), Err(DecodeError::BadLength { .. })));
-        assert!(matches!(Packet::parse(&[3, 1, 0, 5, 0]), Err(DecodeError::BadLength { .. })));
-        assert!(matches!(Packet::parse(&[9, 1, 0, 4]), Err(DecodeError::UnknownCode(9))));
-        assert!(matches!(Packet::parse(&[1, 1, 0, 4]), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            Packet::parse(&bytes[..5]),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(
+            Packet::parse(&[1, 1, 0, 3]),
+            Err(DecodeError::BadLength { .. })
+        ));
+        assert!(matches!(
+            Packet::parse(&[3, 1, 0, 5, 0]),
+            Err(DecodeError::BadLength { .. })
+        ));
+        assert!(matches!(
+            Packet::parse(&[9, 1, 0, 4]),
+            Err(DecodeError::UnknownCode(9))
+        ));
+        assert!(matches!(
+            Packet::parse(&[1, 1, 0, 4]),
+            Err(DecodeError::Truncated { .. })
+        ));
     }
 
     #[test]

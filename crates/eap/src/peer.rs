@@ -22,7 +22,9 @@ pub struct PeerConfig {
 
 impl Default for PeerConfig {
     fn default() -> Self {
-        PeerConfig { client_timeout: Duration::from_secs(60) }
+        PeerConfig {
+            client_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -101,7 +103,12 @@ pub struct Peer {
 impl Peer {
     /// A peer that answers Identity requests with `identity` and runs one of `methods` (in order of
     /// preference, offered in a Nak when the server proposes another).
-    pub fn new(identity: impl Into<Vec<u8>>, methods: Vec<Box<dyn PeerMethod>>, config: PeerConfig, now: Instant) -> Self {
+    pub fn new(
+        identity: impl Into<Vec<u8>>,
+        methods: Vec<Box<dyn PeerMethod>>,
+        config: PeerConfig,
+        now: Instant,
+    ) -> Self {
         let deadline = now + config.client_timeout;
         Peer {
             identity: identity.into(),
@@ -121,7 +128,12 @@ impl Peer {
     }
 
     /// Feeds one EAP packet from the authenticator.
-    pub fn handle_packet(&mut self, bytes: &[u8], now: Instant, rng: &mut dyn CryptoRngCore) -> Result<(), PeerDrop> {
+    pub fn handle_packet(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), PeerDrop> {
         let result = self.dispatch(bytes, now, rng);
         if result.is_err() {
             self.stats.dropped += 1;
@@ -129,7 +141,12 @@ impl Peer {
         result
     }
 
-    fn dispatch(&mut self, bytes: &[u8], now: Instant, rng: &mut dyn CryptoRngCore) -> Result<(), PeerDrop> {
+    fn dispatch(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), PeerDrop> {
         if self.finished {
             return Err(PeerDrop::Finished);
         }
@@ -142,7 +159,12 @@ impl Peer {
         }
     }
 
-    fn handle_request(&mut self, packet: &Packet<'_>, now: Instant, rng: &mut dyn CryptoRngCore) -> Result<(), PeerDrop> {
+    fn handle_request(
+        &mut self,
+        packet: &Packet<'_>,
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), PeerDrop> {
         let id = packet.identifier;
         if self.last_id == Some(id) {
             if let Some(cached) = &self.last_response {
@@ -156,7 +178,9 @@ impl Peer {
         let (response_type, response) = match ty {
             MethodType::IDENTITY => (ty, self.identity.clone()),
             MethodType::NOTIFICATION => {
-                self.events.push_back(PeerEvent::Notification(String::from_utf8_lossy(data).into_owned()));
+                self.events.push_back(PeerEvent::Notification(
+                    String::from_utf8_lossy(data).into_owned(),
+                ));
                 (ty, Vec::new())
             }
             MethodType::NAK => return Err(PeerDrop::NotForPeer),
@@ -193,7 +217,13 @@ impl Peer {
         }
     }
 
-    fn run_method(&mut self, index: usize, id: u8, data: &[u8], rng: &mut dyn CryptoRngCore) -> Result<Vec<u8>, PeerDrop> {
+    fn run_method(
+        &mut self,
+        index: usize,
+        id: u8,
+        data: &[u8],
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<Vec<u8>, PeerDrop> {
         let method = self.methods.get_mut(index).ok_or(PeerDrop::NotForPeer)?;
         match method.process(id, data, rng) {
             Ok(step) => {
@@ -221,7 +251,11 @@ impl Peer {
             self.finish(FailureReason::Method(MethodError::ResultFailure));
             return Ok(());
         }
-        let keys = self.selected.and_then(|i| self.methods.get(i)).and_then(|m| m.keys()).cloned();
+        let keys = self
+            .selected
+            .and_then(|i| self.methods.get(i))
+            .and_then(|m| m.keys())
+            .cloned();
         match keys {
             Some(keys) => {
                 self.finished = true;
@@ -241,7 +275,9 @@ impl Peer {
         }
         let stage = match self.selected.and_then(|i| self.methods.get(i)) {
             Some(method) => method.stage(),
-            None if self.last_id.is_some() => "before any method: identity refused or no common method",
+            None if self.last_id.is_some() => {
+                "before any method: identity refused or no common method"
+            }
             None => "before the conversation started",
         };
         self.finish(FailureReason::Rejected { stage });

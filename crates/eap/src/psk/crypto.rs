@@ -53,7 +53,10 @@ pub fn key_setup(psk: &[u8; BLOCK]) -> LongTermKeys {
     cipher.encrypt_block(&mut ak);
     let mut kdk = counter_block(&x, 2);
     cipher.encrypt_block(&mut kdk);
-    LongTermKeys { ak: ak.into(), kdk: kdk.into() }
+    LongTermKeys {
+        ak: ak.into(),
+        kdk: kdk.into(),
+    }
 }
 
 /// TEK, MSK and EMSK from KDK and RAND_P: with Y = AES(KDK, RAND_P), block i is AES(KDK, Y ^ c_i);
@@ -68,9 +71,17 @@ pub fn derive_session_keys(kdk: &[u8; BLOCK], rand_p: &[u8; BLOCK]) -> DerivedKe
         *block = counter_block(&y, i);
     }
     cipher.encrypt_blocks(&mut blocks);
-    let mut out = DerivedKeys { tek: [0; BLOCK], msk: [0; MSK_LEN], emsk: [0; MSK_LEN] };
+    let mut out = DerivedKeys {
+        tek: [0; BLOCK],
+        msk: [0; MSK_LEN],
+        emsk: [0; MSK_LEN],
+    };
     let stream = blocks.iter().flatten();
-    let destinations = out.tek.iter_mut().chain(out.msk.iter_mut()).chain(out.emsk.iter_mut());
+    let destinations = out
+        .tek
+        .iter_mut()
+        .chain(out.msk.iter_mut())
+        .chain(out.emsk.iter_mut());
     for (dst, src) in destinations.zip(stream) {
         *dst = *src;
     }
@@ -89,8 +100,17 @@ fn cmac(key: &[u8; BLOCK], parts: &[&[u8]]) -> Cmac<Aes128> {
 }
 
 /// MAC_P = CMAC-AES-128(AK, ID_P || ID_S || RAND_S || RAND_P).
-pub fn mac_p(ak: &[u8; BLOCK], id_p: &[u8], id_s: &[u8], rand_s: &[u8; BLOCK], rand_p: &[u8; BLOCK]) -> [u8; BLOCK] {
-    cmac(ak, &[id_p, id_s, rand_s, rand_p]).finalize().into_bytes().into()
+pub fn mac_p(
+    ak: &[u8; BLOCK],
+    id_p: &[u8],
+    id_s: &[u8],
+    rand_s: &[u8; BLOCK],
+    rand_p: &[u8; BLOCK],
+) -> [u8; BLOCK] {
+    cmac(ak, &[id_p, id_s, rand_s, rand_p])
+        .finalize()
+        .into_bytes()
+        .into()
 }
 
 /// Verifies MAC_P in constant time.
@@ -102,7 +122,9 @@ pub fn verify_mac_p(
     rand_p: &[u8; BLOCK],
     received: &[u8; BLOCK],
 ) -> bool {
-    cmac(ak, &[id_p, id_s, rand_s, rand_p]).verify_slice(received).is_ok()
+    cmac(ak, &[id_p, id_s, rand_s, rand_p])
+        .verify_slice(received)
+        .is_ok()
 }
 
 /// MAC_S = CMAC-AES-128(AK, ID_S || RAND_P).
@@ -111,7 +133,12 @@ pub fn mac_s(ak: &[u8; BLOCK], id_s: &[u8], rand_p: &[u8; BLOCK]) -> [u8; BLOCK]
 }
 
 /// Verifies MAC_S in constant time.
-pub fn verify_mac_s(ak: &[u8; BLOCK], id_s: &[u8], rand_p: &[u8; BLOCK], received: &[u8; BLOCK]) -> bool {
+pub fn verify_mac_s(
+    ak: &[u8; BLOCK],
+    id_s: &[u8],
+    rand_p: &[u8; BLOCK],
+    received: &[u8; BLOCK],
+) -> bool {
     cmac(ak, &[id_s, rand_p]).verify_slice(received).is_ok()
 }
 
@@ -139,7 +166,10 @@ fn channel_nonce(n: u32) -> GenericArray<u8, aes::cipher::consts::U16> {
 /// RAND_S.
 pub fn channel_aad(eap_header: &[u8; 5], flags: u8, rand_s: &[u8; BLOCK]) -> [u8; 22] {
     let mut aad = [0u8; 22];
-    let source = eap_header.iter().chain(std::iter::once(&flags)).chain(rand_s.iter());
+    let source = eap_header
+        .iter()
+        .chain(std::iter::once(&flags))
+        .chain(rand_s.iter());
     for (dst, src) in aad.iter_mut().zip(source) {
         *dst = *src;
     }
@@ -169,6 +199,11 @@ pub fn channel_open(
     payload: &mut [u8],
 ) -> Result<(), MethodError> {
     let eax = <Eax<Aes128> as KeyInit>::new(GenericArray::from_slice(tek));
-    eax.decrypt_in_place_detached(&channel_nonce(n), header, payload, GenericArray::from_slice(tag))
-        .map_err(|_| MethodError::BadProtectedChannel)
+    eax.decrypt_in_place_detached(
+        &channel_nonce(n),
+        header,
+        payload,
+        GenericArray::from_slice(tag),
+    )
+    .map_err(|_| MethodError::BadProtectedChannel)
 }

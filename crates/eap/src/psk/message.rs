@@ -30,7 +30,10 @@ impl ResultFlag {
             1 => Ok(ResultFlag::Continue),
             2 => Ok(ResultFlag::DoneSuccess),
             3 => Ok(ResultFlag::DoneFailure),
-            other => Err(DecodeError::BadField { what: "EAP-PSK R flag", value: other.into() }),
+            other => Err(DecodeError::BadField {
+                what: "EAP-PSK R flag",
+                value: other.into(),
+            }),
         }
     }
 
@@ -116,7 +119,11 @@ impl<'a> Reader<'a> {
         let (head, rest) = self
             .rest
             .split_first_chunk::<N>()
-            .ok_or(DecodeError::Truncated { what, need: N, have: self.rest.len() })?;
+            .ok_or(DecodeError::Truncated {
+                what,
+                need: N,
+                have: self.rest.len(),
+            })?;
         self.rest = rest;
         Ok(*head)
     }
@@ -125,14 +132,25 @@ impl<'a> Reader<'a> {
         let nonce = u32::from_be_bytes(self.array::<NONCE_LEN>("EAP-PSK nonce")?);
         let tag = self.array::<TAG_LEN>("EAP-PSK tag")?;
         if self.rest.is_empty() {
-            return Err(DecodeError::Truncated { what: "EAP-PSK protected flags", need: 1, have: 0 });
+            return Err(DecodeError::Truncated {
+                what: "EAP-PSK protected flags",
+                need: 1,
+                have: 0,
+            });
         }
-        Ok(Pchannel { nonce, tag, encrypted: self.rest })
+        Ok(Pchannel {
+            nonce,
+            tag,
+            encrypted: self.rest,
+        })
     }
 
     fn identity(&self, what: &'static str) -> Result<&'a [u8], DecodeError> {
         if self.rest.is_empty() || self.rest.len() > MAX_ID_LEN {
-            return Err(DecodeError::BadLength { what, value: self.rest.len() });
+            return Err(DecodeError::BadLength {
+                what,
+                value: self.rest.len(),
+            });
         }
         Ok(self.rest)
     }
@@ -141,23 +159,40 @@ impl<'a> Reader<'a> {
 /// Decodes the Type-Data of an EAP-PSK packet. The T field selects the message; the reserved flag
 /// bits are ignored on receipt as the RFC asks.
 pub fn parse(type_data: &[u8]) -> Result<Message<'_>, DecodeError> {
-    let (&flags, rest) = type_data
-        .split_first()
-        .ok_or(DecodeError::Truncated { what: "EAP-PSK flags", need: 1, have: 0 })?;
+    let (&flags, rest) = type_data.split_first().ok_or(DecodeError::Truncated {
+        what: "EAP-PSK flags",
+        need: 1,
+        have: 0,
+    })?;
     let mut r = Reader { rest };
     let rand_s = r.array::<BLOCK>("RAND_S")?;
     Ok(match flags >> 6 {
-        0 => Message::First { rand_s, id_s: r.identity("ID_S")? },
+        0 => Message::First {
+            rand_s,
+            id_s: r.identity("ID_S")?,
+        },
         1 => {
             let rand_p = r.array::<BLOCK>("RAND_P")?;
             let mac_p = r.array::<BLOCK>("MAC_P")?;
-            Message::Second { rand_s, rand_p, mac_p, id_p: r.identity("ID_P")? }
+            Message::Second {
+                rand_s,
+                rand_p,
+                mac_p,
+                id_p: r.identity("ID_P")?,
+            }
         }
         2 => {
             let mac_s = r.array::<BLOCK>("MAC_S")?;
-            Message::Third { rand_s, mac_s, pchannel: r.pchannel()? }
+            Message::Third {
+                rand_s,
+                mac_s,
+                pchannel: r.pchannel()?,
+            }
         }
-        _ => Message::Fourth { rand_s, pchannel: r.pchannel()? },
+        _ => Message::Fourth {
+            rand_s,
+            pchannel: r.pchannel()?,
+        },
     })
 }
 
@@ -170,13 +205,22 @@ pub fn emit(message: &Message<'_>) -> Vec<u8> {
             out.extend_from_slice(rand_s);
             out.extend_from_slice(id_s);
         }
-        Message::Second { rand_s, rand_p, mac_p, id_p } => {
+        Message::Second {
+            rand_s,
+            rand_p,
+            mac_p,
+            id_p,
+        } => {
             out.extend_from_slice(rand_s);
             out.extend_from_slice(rand_p);
             out.extend_from_slice(mac_p);
             out.extend_from_slice(id_p);
         }
-        Message::Third { rand_s, mac_s, pchannel } => {
+        Message::Third {
+            rand_s,
+            mac_s,
+            pchannel,
+        } => {
             out.extend_from_slice(rand_s);
             out.extend_from_slice(mac_s);
             emit_pchannel(&mut out, pchannel);
@@ -198,6 +242,10 @@ fn emit_pchannel(out: &mut Vec<u8>, p: &Pchannel<'_>) {
 /// Length of the Type-Data of message 3 or 4 carrying `payload_len` protected bytes, so the EAP header
 /// (authenticated by the channel) can be built before the tag exists.
 pub fn protected_len(number: u8, payload_len: usize) -> usize {
-    let fixed = if number == 3 { 1 + 2 * BLOCK } else { 1 + BLOCK };
+    let fixed = if number == 3 {
+        1 + 2 * BLOCK
+    } else {
+        1 + BLOCK
+    };
     fixed + NONCE_LEN + TAG_LEN + payload_len
 }

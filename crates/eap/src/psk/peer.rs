@@ -14,7 +14,11 @@ use super::message::{self, Message, Pchannel, ResultFlag, MAX_ID_LEN};
 
 enum State {
     AwaitFirst,
-    AwaitThird { rand_s: [u8; BLOCK], rand_p: [u8; BLOCK], id_s: Vec<u8> },
+    AwaitThird {
+        rand_s: [u8; BLOCK],
+        rand_p: [u8; BLOCK],
+        id_s: Vec<u8>,
+    },
     Done,
 }
 
@@ -33,7 +37,12 @@ impl PskPeer {
         if id_p.is_empty() || id_p.len() > MAX_ID_LEN {
             return Err(MethodError::IdentityTooLong(id_p.len()));
         }
-        Ok(PskPeer { id_p, long_term: crypto::key_setup(psk.as_bytes()), state: State::AwaitFirst, keys: None })
+        Ok(PskPeer {
+            id_p,
+            long_term: crypto::key_setup(psk.as_bytes()),
+            state: State::AwaitFirst,
+            keys: None,
+        })
     }
 
     fn state_name(&self) -> &'static str {
@@ -53,10 +62,22 @@ impl PskPeer {
         let mut rand_p = [0u8; BLOCK];
         rng.fill_bytes(&mut rand_p);
         let mac_p = crypto::mac_p(&self.long_term.ak, &self.id_p, id_s, &rand_s, &rand_p);
-        let response =
-            message::emit(&Message::Second { rand_s, rand_p, mac_p, id_p: &self.id_p });
-        self.state = State::AwaitThird { rand_s, rand_p, id_s: id_s.to_vec() };
-        PeerStep { response, state: MethodState::Continue, decision: Decision::Fail }
+        let response = message::emit(&Message::Second {
+            rand_s,
+            rand_p,
+            mac_p,
+            id_p: &self.id_p,
+        });
+        self.state = State::AwaitThird {
+            rand_s,
+            rand_p,
+            id_s: id_s.to_vec(),
+        };
+        PeerStep {
+            response,
+            state: MethodState::Continue,
+            decision: Decision::Fail,
+        }
     }
 
     fn answer_third(
@@ -66,8 +87,16 @@ impl PskPeer {
         mac_s: [u8; BLOCK],
         pchannel: Pchannel<'_>,
     ) -> Result<PeerStep, MethodError> {
-        let State::AwaitThird { rand_s, rand_p, id_s } = &self.state else {
-            return Err(MethodError::UnexpectedMessage { got: 3, state: self.state_name() });
+        let State::AwaitThird {
+            rand_s,
+            rand_p,
+            id_s,
+        } = &self.state
+        else {
+            return Err(MethodError::UnexpectedMessage {
+                got: 3,
+                state: self.state_name(),
+            });
         };
         let (rand_s, rand_p) = (*rand_s, *rand_p);
         if !crypto::verify_mac_s(&self.long_term.ak, id_s, &rand_p, &mac_s) {
@@ -77,16 +106,25 @@ impl PskPeer {
         let derived = crypto::derive_session_keys(&self.long_term.kdk, &rand_p);
         let request_header = protected_header(Code::REQUEST, identifier, type_data)?;
         let mut payload = Zeroizing::new(pchannel.encrypted.to_vec());
-        if let Err(e) = crypto::channel_open(&derived.tek, pchannel.nonce, &request_header, &pchannel.tag, &mut payload) {
+        if let Err(e) = crypto::channel_open(
+            &derived.tek,
+            pchannel.nonce,
+            &request_header,
+            &pchannel.tag,
+            &mut payload,
+        ) {
             self.state = State::Done;
             return Err(e);
         }
         let flags = payload.first().copied().unwrap_or_default();
         let result = ResultFlag::from_bits(flags).map_err(MethodError::Malformed)?;
-        let next_nonce = pchannel.nonce.checked_add(1).ok_or(MethodError::BadChannelNonce {
-            expected: pchannel.nonce,
-            got: pchannel.nonce,
-        })?;
+        let next_nonce = pchannel
+            .nonce
+            .checked_add(1)
+            .ok_or(MethodError::BadChannelNonce {
+                expected: pchannel.nonce,
+                got: pchannel.nonce,
+            })?;
         let (reply, decision) = match result {
             ResultFlag::DoneSuccess => (ResultFlag::DoneSuccess, Decision::ConditionalSuccess),
             ResultFlag::DoneFailure => (ResultFlag::DoneFailure, Decision::Fail),
@@ -105,22 +143,37 @@ impl PskPeer {
         let tag = crypto::channel_seal(&derived.tek, next_nonce, &aad, &mut out_payload)?;
         let response = message::emit(&Message::Fourth {
             rand_s,
-            pchannel: Pchannel { nonce: next_nonce, tag, encrypted: &out_payload },
+            pchannel: Pchannel {
+                nonce: next_nonce,
+                tag,
+                encrypted: &out_payload,
+            },
         });
         if decision != Decision::Fail {
             self.keys = Some(crypto::export(&derived, &rand_p, &rand_s));
         }
         self.state = State::Done;
-        Ok(PeerStep { response, state: MethodState::Done, decision })
+        Ok(PeerStep {
+            response,
+            state: MethodState::Done,
+            decision,
+        })
     }
 }
 
 /// The 22 bytes the protected channel authenticates: EAP header, Type, Flags and RAND_S, as carried by
 /// the packet whose Type-Data is `type_data`.
-pub(crate) fn protected_header(code: Code, identifier: u8, type_data: &[u8]) -> Result<[u8; 22], DecodeError> {
+pub(crate) fn protected_header(
+    code: Code,
+    identifier: u8,
+    type_data: &[u8],
+) -> Result<[u8; 22], DecodeError> {
     let header = header_for(code, identifier, MethodType::PSK, type_data.len())?;
-    let truncated =
-        DecodeError::Truncated { what: "EAP-PSK header", need: 1 + BLOCK, have: type_data.len() };
+    let truncated = DecodeError::Truncated {
+        what: "EAP-PSK header",
+        need: 1 + BLOCK,
+        have: type_data.len(),
+    };
     let (&flags, rest) = type_data.split_first().ok_or(truncated.clone())?;
     let rand_s = rest.first_chunk::<BLOCK>().ok_or(truncated)?;
     Ok(crypto::channel_aad(&header, flags, rand_s))
@@ -141,14 +194,24 @@ impl PeerMethod for PskPeer {
             Message::First { rand_s, id_s } if matches!(self.state, State::AwaitFirst) => {
                 Ok(self.answer_first(rand_s, id_s, rng))
             }
-            Message::Third { rand_s, mac_s, pchannel } => match &self.state {
+            Message::Third {
+                rand_s,
+                mac_s,
+                pchannel,
+            } => match &self.state {
                 State::AwaitThird { rand_s: sent, .. } if *sent == rand_s => {
                     self.answer_third(identifier, type_data, mac_s, pchannel)
                 }
                 State::AwaitThird { .. } => Err(MethodError::NonceMismatch),
-                _ => Err(MethodError::UnexpectedMessage { got: 3, state: self.state_name() }),
+                _ => Err(MethodError::UnexpectedMessage {
+                    got: 3,
+                    state: self.state_name(),
+                }),
             },
-            other => Err(MethodError::UnexpectedMessage { got: other.number(), state: self.state_name() }),
+            other => Err(MethodError::UnexpectedMessage {
+                got: other.number(),
+                state: self.state_name(),
+            }),
         }
     }
 

@@ -20,9 +20,20 @@ const FIRST_NONCE: u32 = 0;
 
 enum State {
     Start,
-    SentFirst { rand_s: [u8; BLOCK] },
-    Verified { rand_s: [u8; BLOCK], rand_p: [u8; BLOCK], derived: DerivedKeys, mac_s: [u8; BLOCK] },
-    SentThird { rand_s: [u8; BLOCK], rand_p: [u8; BLOCK], derived: DerivedKeys },
+    SentFirst {
+        rand_s: [u8; BLOCK],
+    },
+    Verified {
+        rand_s: [u8; BLOCK],
+        rand_p: [u8; BLOCK],
+        derived: DerivedKeys,
+        mac_s: [u8; BLOCK],
+    },
+    SentThird {
+        rand_s: [u8; BLOCK],
+        rand_p: [u8; BLOCK],
+        derived: DerivedKeys,
+    },
     Done,
 }
 
@@ -35,12 +46,18 @@ pub struct PskServerConfig {
 
 impl PskServerConfig {
     /// A server identifying itself as `id_s` (1 to 966 bytes), looking PSKs up in `credentials`.
-    pub fn new(id_s: impl Into<Vec<u8>>, credentials: Arc<dyn CredentialStore>) -> Result<Self, MethodError> {
+    pub fn new(
+        id_s: impl Into<Vec<u8>>,
+        credentials: Arc<dyn CredentialStore>,
+    ) -> Result<Self, MethodError> {
         let id_s: Vec<u8> = id_s.into();
         if id_s.is_empty() || id_s.len() > MAX_ID_LEN {
             return Err(MethodError::IdentityTooLong(id_s.len()));
         }
-        Ok(PskServerConfig { id_s: id_s.into(), credentials })
+        Ok(PskServerConfig {
+            id_s: id_s.into(),
+            credentials,
+        })
     }
 }
 
@@ -65,7 +82,12 @@ pub struct PskServer {
 impl PskServer {
     /// A fresh authentication.
     pub fn new(config: PskServerConfig) -> Self {
-        PskServer { config, state: State::Start, id_p: None, keys: None }
+        PskServer {
+            config,
+            state: State::Start,
+            id_p: None,
+            keys: None,
+        }
     }
 
     fn state_name(&self) -> &'static str {
@@ -79,9 +101,17 @@ impl PskServer {
     }
 
     fn build_third(&mut self, identifier: u8) -> Result<Vec<u8>, MethodError> {
-        let State::Verified { rand_s, rand_p, derived, mac_s } = std::mem::replace(&mut self.state, State::Done)
+        let State::Verified {
+            rand_s,
+            rand_p,
+            derived,
+            mac_s,
+        } = std::mem::replace(&mut self.state, State::Done)
         else {
-            return Err(MethodError::UnexpectedMessage { got: 3, state: self.state_name() });
+            return Err(MethodError::UnexpectedMessage {
+                got: 3,
+                state: self.state_name(),
+            });
         };
         let mut payload = [ResultFlag::DoneSuccess.to_bits()];
         let len = message::protected_len(3, payload.len());
@@ -91,9 +121,17 @@ impl PskServer {
         let request = message::emit(&Message::Third {
             rand_s,
             mac_s,
-            pchannel: Pchannel { nonce: FIRST_NONCE, tag, encrypted: &payload },
+            pchannel: Pchannel {
+                nonce: FIRST_NONCE,
+                tag,
+                encrypted: &payload,
+            },
         });
-        self.state = State::SentThird { rand_s, rand_p, derived };
+        self.state = State::SentThird {
+            rand_s,
+            rand_p,
+            derived,
+        };
         Ok(request)
     }
 
@@ -105,15 +143,31 @@ impl PskServer {
         id_p: &[u8],
     ) -> Result<ServerStep, MethodError> {
         self.state = State::Done;
-        let psk = self.config.credentials.psk(id_p).ok_or(MethodError::UnknownIdentity)?;
+        let psk = self
+            .config
+            .credentials
+            .psk(id_p)
+            .ok_or(MethodError::UnknownIdentity)?;
         let long_term = crypto::key_setup(psk.as_bytes());
-        if !crypto::verify_mac_p(&long_term.ak, id_p, &self.config.id_s, &rand_s, &rand_p, &mac_p) {
+        if !crypto::verify_mac_p(
+            &long_term.ak,
+            id_p,
+            &self.config.id_s,
+            &rand_s,
+            &rand_p,
+            &mac_p,
+        ) {
             return Err(MethodError::BadPeerMac);
         }
         let mac_s = crypto::mac_s(&long_term.ak, &self.config.id_s, &rand_p);
         let derived = crypto::derive_session_keys(&long_term.kdk, &rand_p);
         self.id_p = Some(id_p.to_vec());
-        self.state = State::Verified { rand_s, rand_p, derived, mac_s };
+        self.state = State::Verified {
+            rand_s,
+            rand_p,
+            derived,
+            mac_s,
+        };
         Ok(ServerStep::Continue)
     }
 
@@ -123,17 +177,34 @@ impl PskServer {
         type_data: &[u8],
         pchannel: Pchannel<'_>,
     ) -> Result<ServerStep, MethodError> {
-        let State::SentThird { rand_s, rand_p, derived } = &self.state else {
-            return Err(MethodError::UnexpectedMessage { got: 4, state: self.state_name() });
+        let State::SentThird {
+            rand_s,
+            rand_p,
+            derived,
+        } = &self.state
+        else {
+            return Err(MethodError::UnexpectedMessage {
+                got: 4,
+                state: self.state_name(),
+            });
         };
         let expected = FIRST_NONCE + 1;
         if pchannel.nonce != expected {
             self.state = State::Done;
-            return Err(MethodError::BadChannelNonce { expected, got: pchannel.nonce });
+            return Err(MethodError::BadChannelNonce {
+                expected,
+                got: pchannel.nonce,
+            });
         }
         let aad = protected_header(Code::RESPONSE, identifier, type_data)?;
         let mut payload = Zeroizing::new(pchannel.encrypted.to_vec());
-        let opened = crypto::channel_open(&derived.tek, pchannel.nonce, &aad, &pchannel.tag, &mut payload);
+        let opened = crypto::channel_open(
+            &derived.tek,
+            pchannel.nonce,
+            &aad,
+            &pchannel.tag,
+            &mut payload,
+        );
         let keys = crypto::export(derived, rand_p, rand_s);
         self.state = State::Done;
         opened?;
@@ -152,16 +223,26 @@ impl ServerMethod for PskServer {
         MethodType::PSK
     }
 
-    fn build_request(&mut self, identifier: u8, rng: &mut dyn CryptoRngCore) -> Result<Vec<u8>, MethodError> {
+    fn build_request(
+        &mut self,
+        identifier: u8,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<Vec<u8>, MethodError> {
         match self.state {
             State::Start => {
                 let mut rand_s = [0u8; BLOCK];
                 rng.fill_bytes(&mut rand_s);
                 self.state = State::SentFirst { rand_s };
-                Ok(message::emit(&Message::First { rand_s, id_s: &self.config.id_s }))
+                Ok(message::emit(&Message::First {
+                    rand_s,
+                    id_s: &self.config.id_s,
+                }))
             }
             State::Verified { .. } => self.build_third(identifier),
-            _ => Err(MethodError::UnexpectedMessage { got: 0, state: self.state_name() }),
+            _ => Err(MethodError::UnexpectedMessage {
+                got: 0,
+                state: self.state_name(),
+            }),
         }
     }
 
@@ -169,19 +250,34 @@ impl ServerMethod for PskServer {
         let message = message::parse(type_data)?;
         let sent_rand_s = match &self.state {
             State::SentFirst { rand_s } | State::SentThird { rand_s, .. } => *rand_s,
-            _ => return Err(MethodError::UnexpectedMessage { got: message.number(), state: self.state_name() }),
+            _ => {
+                return Err(MethodError::UnexpectedMessage {
+                    got: message.number(),
+                    state: self.state_name(),
+                })
+            }
         };
         match message {
-            Message::Second { rand_s, .. } | Message::Fourth { rand_s, .. } if rand_s != sent_rand_s => {
+            Message::Second { rand_s, .. } | Message::Fourth { rand_s, .. }
+                if rand_s != sent_rand_s =>
+            {
                 Err(MethodError::NonceMismatch)
             }
-            Message::Second { rand_s, rand_p, mac_p, id_p } if matches!(self.state, State::SentFirst { .. }) => {
+            Message::Second {
+                rand_s,
+                rand_p,
+                mac_p,
+                id_p,
+            } if matches!(self.state, State::SentFirst { .. }) => {
                 self.check_second(rand_s, rand_p, mac_p, id_p)
             }
             Message::Fourth { pchannel, .. } if matches!(self.state, State::SentThird { .. }) => {
                 self.check_fourth(identifier, type_data, pchannel)
             }
-            other => Err(MethodError::UnexpectedMessage { got: other.number(), state: self.state_name() }),
+            other => Err(MethodError::UnexpectedMessage {
+                got: other.number(),
+                state: self.state_name(),
+            }),
         }
     }
 

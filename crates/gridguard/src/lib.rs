@@ -1,0 +1,6 @@
+//! gridguard's servers and tools, as a library so that the integration tests and the benchmark drive
+//! exactly what the command line runs.
+
+pub mod aaa;
+pub mod demo;
+pub mod eap_client;
