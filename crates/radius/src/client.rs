@@ -809,9 +809,7 @@ mod tests {
         }
         // Gaps: IRT ± 10 %, then 2·prev ± 0.1·prev, capped to MRT ± 10 %.
         let mut per_request: std::collections::BTreeMap<u8, Vec<Instant>> = Default::default();
-        let mut now = t0;
-        while let Some(d) = c.poll_timeout() {
-            now = d;
+        while let Some(now) = c.poll_timeout() {
             c.handle_timeout(now);
             while let Some(b) = c.poll_transmit() {
                 per_request.entry(b[1]).or_default().push(now);
@@ -821,7 +819,7 @@ mod tests {
         for times in per_request.values() {
             let mut prev = t0;
             let mut prev_gap: Option<f64> = None;
-            for (i, t) in times.iter().enumerate() {
+            for t in times {
                 let gap = (*t - prev).as_secs_f64();
                 let ok = match prev_gap {
                     None => (1.8..=2.2).contains(&gap),
