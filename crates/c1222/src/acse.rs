@@ -102,9 +102,7 @@ impl ApTitle {
             other => other,
         };
         match tag {
-            UNIVERSAL_OID => Ok(ApTitle::Absolute(
-                ObjectId::from_ber(content).map_err(fix)?,
-            )),
+            UNIVERSAL_OID => Ok(ApTitle::Absolute(ObjectId::from_ber(content).map_err(fix)?)),
             UNIVERSAL_RELATIVE_OID => Ok(ApTitle::Relative(
                 RelativeOid::from_ber(content).map_err(fix)?,
             )),
@@ -120,9 +118,7 @@ impl ApTitle {
         match self {
             ApTitle::Absolute(o) => put_tlv(out, UNIVERSAL_OID, o.as_bytes()),
             ApTitle::Relative(o) => put_tlv(out, UNIVERSAL_RELATIVE_OID, o.as_bytes()),
-            ApTitle::RelativeContextTagged(o) => {
-                put_tlv(out, CONTEXT_RELATIVE_OID, o.as_bytes())
-            }
+            ApTitle::RelativeContextTagged(o) => put_tlv(out, CONTEXT_RELATIVE_OID, o.as_bytes()),
         }
     }
 
@@ -294,7 +290,10 @@ impl UserInformation {
         let at = r.offset();
         let (tag, mut ext) = r.any_tlv()?;
         if tag != UNIVERSAL_EXTERNAL {
-            return Err(Error::UnexpectedTag { found: tag, offset: at });
+            return Err(Error::UnexpectedTag {
+                found: tag,
+                offset: at,
+            });
         }
         r.finish()?;
         let mut direct_reference = None;
@@ -418,9 +417,7 @@ impl AcseApdu {
                 }
                 TAG_CALLED_AP_TITLE => apdu.called_ap_title = Some(ApTitle::parse(&mut v)?),
                 TAG_CALLING_AP_TITLE => apdu.calling_ap_title = Some(ApTitle::parse(&mut v)?),
-                TAG_CALLED_AE_QUALIFIER => {
-                    apdu.called_ae_qualifier = Some(Integer::parse(&mut v)?)
-                }
+                TAG_CALLED_AE_QUALIFIER => apdu.called_ae_qualifier = Some(Integer::parse(&mut v)?),
                 TAG_CALLED_AP_INVOCATION_ID => {
                     apdu.called_ap_invocation_id = Some(Integer::parse(&mut v)?)
                 }
@@ -438,12 +435,13 @@ impl AcseApdu {
                 }
                 TAG_MECHANISM_NAME => {
                     let oat = v.offset();
-                    apdu.mechanism_name = Some(ObjectId::from_ber(v.rest()).map_err(|_| {
-                        Error::InvalidValue {
-                            what: "mechanism name",
-                            offset: oat,
-                        }
-                    })?);
+                    apdu.mechanism_name =
+                        Some(
+                            ObjectId::from_ber(v.rest()).map_err(|_| Error::InvalidValue {
+                                what: "mechanism name",
+                                offset: oat,
+                            })?,
+                        );
                 }
                 TAG_CALLING_AUTHENTICATION_VALUE => {
                     let base = v.offset();
@@ -602,7 +600,10 @@ mod tests {
             apdu.calling_ap_invocation_id.as_ref().map(Integer::value),
             Some(0x9edb_c018)
         );
-        assert_eq!(apdu.key_id_and_iv(), (Some(0), Some([0x6b, 0x05, 0x21, 0x98])));
+        assert_eq!(
+            apdu.key_id_and_iv(),
+            (Some(0), Some([0x6b, 0x05, 0x21, 0x98]))
+        );
         assert_eq!(apdu.user_information.epsem.first(), Some(&0x84));
         assert_eq!(apdu.to_bytes().unwrap(), bytes);
     }

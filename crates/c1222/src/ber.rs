@@ -185,7 +185,9 @@ mod tests {
 
     #[test]
     fn lengths_round_trip_and_reject_non_minimal() {
-        for n in [0usize, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xff_ffff, 0x100_0000] {
+        for n in [
+            0usize, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xff_ffff, 0x100_0000,
+        ] {
             let mut v = Vec::new();
             put_length(&mut v, n).unwrap();
             assert_eq!(v.len(), length_size(n));
@@ -193,7 +195,12 @@ mod tests {
             assert_eq!(r.length().unwrap(), n);
             assert!(r.is_empty());
         }
-        for bad in [&[0x80u8][..], &[0x81, 0x05], &[0x82, 0x00, 0x90], &[0x85, 1, 1, 1, 1, 1]] {
+        for bad in [
+            &[0x80u8][..],
+            &[0x81, 0x05],
+            &[0x82, 0x00, 0x90],
+            &[0x85, 1, 1, 1, 1, 1],
+        ] {
             assert!(matches!(
                 Reader::new(bad, 0).length(),
                 Err(Error::BadLength { offset: 0 })

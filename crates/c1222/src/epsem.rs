@@ -456,10 +456,9 @@ fn put_table_data(out: &mut Vec<u8>, data: &[u8]) -> Result<(), Error> {
 fn read_table_data<'a>(r: &mut Reader<'a>, code: u8) -> Result<&'a [u8], Error> {
     let at = r.offset();
     let n = r.u16()?;
-    let d = r.take(usize::from(n)).map_err(|_| Error::MalformedService {
-        code,
-        offset: at,
-    })?;
+    let d = r
+        .take(usize::from(n))
+        .map_err(|_| Error::MalformedService { code, offset: at })?;
     let found = r.u8()?;
     let expected = checksum(d);
     if found != expected {
@@ -775,7 +774,10 @@ impl Epsem {
             let len = r.length()?;
             let at = r.offset();
             if len == 0 {
-                return Err(Error::MalformedService { code: 0, offset: at });
+                return Err(Error::MalformedService {
+                    code: 0,
+                    offset: at,
+                });
             }
             let body = r.take(len)?;
             services.push(Service::parse(body, at)?);

@@ -27,7 +27,7 @@ pub use epsem::{
 };
 pub use error::Error;
 pub use oid::{ObjectId, RelativeOid};
-pub use security::{Association, AssociationConfig, CanonicalForm, CanonOptions, KeyLookup};
+pub use security::{Association, AssociationConfig, CanonOptions, CanonicalForm, KeyLookup};
 
 /// UDP and TCP port registered for ANSI C12.22.
 pub const C1222_PORT: u16 = 1153;

@@ -141,6 +141,9 @@ mod tests {
         let mut pseudo = Vec::new();
         pseudo.extend_from_slice(&ip[12..20]);
         pseudo.extend_from_slice(&[0, 17, 0, udp.len() as u8]);
-        assert_eq!(fold(ones_complement_sum(ones_complement_sum(0, &pseudo), udp)), 0);
+        assert_eq!(
+            fold(ones_complement_sum(ones_complement_sum(0, &pseudo), udp)),
+            0
+        );
     }
 }

@@ -90,7 +90,9 @@ fn put_ap_title_canonical(
     match (title, base) {
         (ApTitle::Absolute(_), _) | (_, None) => title.emit(&mut inner)?,
         (_, Some(b)) => {
-            let abs = title.to_absolute(Some(b)).ok_or(Error::MissingElement("base OID"))?;
+            let abs = title
+                .to_absolute(Some(b))
+                .ok_or(Error::MissingElement("base OID"))?;
             put_tlv(&mut inner, 0x06, abs.as_bytes())?;
         }
     }

@@ -1,6 +1,11 @@
 //! The published vectors rebuilt into complete C12.22 APDUs: codec round trip, canonical
 //! cleartext, verification, re-sealing, tamper detection.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -10,15 +15,26 @@ use gridguard_c1222::{AcseApdu, EaxPrime, Epsem, SecurityMode};
 fn check(name: &str, bytes: &[u8], plain_epsem: &[u8], key: &[u8; 16], opts: &CanonOptions) {
     let cipher = EaxPrime::new(key);
     let apdu = AcseApdu::parse(bytes).unwrap();
-    assert_eq!(apdu.to_bytes().unwrap(), bytes, "{name}: byte-exact re-emit");
+    assert_eq!(
+        apdu.to_bytes().unwrap(),
+        bytes,
+        "{name}: byte-exact re-emit"
+    );
 
     // Verify and decrypt.
     let mut opened = apdu.clone();
     let proof = open_apdu(&mut opened, &cipher, opts).unwrap();
     assert_ne!(proof.mode(), SecurityMode::CLEARTEXT);
-    assert_eq!(opened.user_information.epsem, plain_epsem, "{name}: plaintext");
+    assert_eq!(
+        opened.user_information.epsem, plain_epsem,
+        "{name}: plaintext"
+    );
     let epsem = Epsem::parse(plain_epsem).unwrap();
-    assert_eq!(epsem.to_bytes().unwrap(), plain_epsem, "{name}: EPSEM re-emit");
+    assert_eq!(
+        epsem.to_bytes().unwrap(),
+        plain_epsem,
+        "{name}: EPSEM re-emit"
+    );
 
     // Re-seal the plaintext: same bytes.
     let mut resealed = opened.clone();
@@ -42,9 +58,10 @@ fn check(name: &str, bytes: &[u8], plain_epsem: &[u8], key: &[u8; 16], opts: &Ca
 fn paper_and_annex_g_vectors_as_apdus() {
     let vectors = common::embedded();
     let mut done = Vec::new();
-    for v in vectors.iter().filter(|v| {
-        v.name.starts_with("paper-") || v.name == "ieee1703-annexG"
-    }) {
+    for v in vectors
+        .iter()
+        .filter(|v| v.name.starts_with("paper-") || v.name == "ieee1703-annexG")
+    {
         let r = common::rebuild(v);
         let apdu = AcseApdu::parse(&r.apdu).unwrap();
         let canon = canonical_cleartext(&apdu, apdu.user_information.epsem.len(), &r.opts).unwrap();
@@ -59,7 +76,13 @@ fn paper_and_annex_g_vectors_as_apdus() {
     }
     assert_eq!(
         done,
-        ["paper-1", "paper-2", "paper-3", "paper-4", "ieee1703-annexG"]
+        [
+            "paper-1",
+            "paper-2",
+            "paper-3",
+            "paper-4",
+            "ieee1703-annexG"
+        ]
     );
 }
 

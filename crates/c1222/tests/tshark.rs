@@ -1,6 +1,11 @@
 //! Interoperability: APDUs sealed here are verified by Wireshark's C12.22 dissector (tshark),
 //! configured with the key; a one-byte change must be flagged as bad crypto.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -21,16 +26,17 @@ const KEY: [u8; 16] = [
 ];
 
 fn tshark_available() -> bool {
-    Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Runs tshark over `pcap` with the given (key id, key) table; returns (crypto_good,
 /// crypto_bad) per packet.
 fn tshark_verdicts(pcap: &[u8], keys: &[(u8, [u8; 16])], tag: &str) -> Vec<(bool, bool)> {
-    let path = std::env::temp_dir().join(format!(
-        "gridguard-c1222-{}-{tag}.pcap",
-        std::process::id()
-    ));
+    let path =
+        std::env::temp_dir().join(format!("gridguard-c1222-{}-{tag}.pcap", std::process::id()));
     std::fs::write(&path, pcap).unwrap();
     let mut cmd = Command::new("tshark");
     cmd.arg("-n")
@@ -133,10 +139,7 @@ fn tshark_verifies_our_mode_1_and_mode_2_messages() {
     m2_mac_flip[n2 - 1] ^= 0x80;
     let mut m2_header_flip = m2.clone();
     // The last arc of the called AP title (2.16.124.113620.1.22.0.1 -> ...0.0).
-    let pos = m2
-        .windows(3)
-        .position(|w| w == [0x16, 0x00, 0x01])
-        .unwrap();
+    let pos = m2.windows(3).position(|w| w == [0x16, 0x00, 0x01]).unwrap();
     m2_header_flip[pos + 2] ^= 0x01;
 
     let msgs = vec![
@@ -161,10 +164,9 @@ fn tshark_verifies_our_mode_1_and_mode_2_messages() {
     );
 
     // And our own receiver agrees.
-    let mut rx = Association::new(
-        AssociationConfig::default(),
-        |_: &ApTitle, id: u8| (id == 0).then(|| Zeroizing::new(KEY)),
-    );
+    let mut rx = Association::new(AssociationConfig::default(), |_: &ApTitle, id: u8| {
+        (id == 0).then(|| Zeroizing::new(KEY))
+    });
     let now = std::time::Instant::now();
     for (i, m) in msgs.iter().enumerate() {
         assert_eq!(rx.receive(now, m).is_ok(), i < 2, "message {i}");

@@ -1,6 +1,11 @@
 //! Test helpers: the EAX′ vector file parser and the rebuilding of a vector's canonified
 //! cleartext into a full C12.22 APDU.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use gridguard_c1222::security::{CanonOptions, CanonicalForm};
 

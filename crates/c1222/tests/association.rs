@@ -1,0 +1,230 @@
+//! The sans-IO Association: key lookup through the trait, replay refusal within the window,
+//! expiry through poll_timeout/handle_timeout, policy on security modes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::time::{Duration, Instant};
+
+use gridguard_c1222::security::{Association, AssociationConfig, KeyLookup};
+use gridguard_c1222::{
+    AcseApdu, ApTitle, Epsem, EpsemControl, Error, Integer, ObjectId, RelativeOid, Request,
+    ResponseControl, SecurityMode, Service, TableId,
+};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use zeroize::Zeroizing;
+
+/// A two-entry key ring keyed by (AP title, key id).
+struct Ring {
+    meter: ApTitle,
+    head_end: ApTitle,
+}
+
+impl KeyLookup for Ring {
+    fn key(&self, ap_title: &ApTitle, key_id: u8) -> Option<Zeroizing<[u8; 16]>> {
+        if (ap_title == &self.meter || ap_title == &self.head_end) && key_id == 3 {
+            Some(Zeroizing::new([0x42; 16]))
+        } else {
+            None
+        }
+    }
+}
+
+fn titles() -> (ApTitle, ApTitle) {
+    (
+        ApTitle::Relative(RelativeOid::from_arcs(&[7, 1001]).unwrap()),
+        ApTitle::Absolute(ObjectId::from_arcs(&[2, 16, 124, 113620, 1, 22, 0, 9]).unwrap()),
+    )
+}
+
+fn ring() -> Ring {
+    let (meter, head_end) = titles();
+    Ring { meter, head_end }
+}
+
+fn message(mode: SecurityMode, invocation: u32) -> AcseApdu {
+    let (meter, head_end) = titles();
+    let epsem = Epsem {
+        control: EpsemControl::new(mode, ResponseControl::ON_EXCEPTION),
+        ed_class: Some(*b"GGRD"),
+        services: vec![Service::Request(Request::FullWrite {
+            table: TableId(2049),
+            data: b"interval data".to_vec(),
+        })],
+    };
+    let mut a = AcseApdu::new(epsem.to_bytes().unwrap());
+    a.called_ap_title = Some(head_end);
+    a.calling_ap_title = Some(meter);
+    a.calling_ap_invocation_id = Some(Integer::from_u32(invocation));
+    a
+}
+
+fn config() -> AssociationConfig {
+    let mut c = AssociationConfig::default();
+    c.replay_window = Duration::from_secs(60);
+    c
+}
+
+#[test]
+fn mode_2_round_trip_and_replay_refusal() {
+    let mut meter = Association::new(config(), ring());
+    let mut head_end = Association::new(config(), ring());
+    let mut rng = StdRng::seed_from_u64(7);
+    let t0 = Instant::now();
+
+    let wire = meter
+        .seal(message(SecurityMode::CIPHERTEXT_AUTH, 10), 3, &mut rng)
+        .unwrap();
+    // The table data is not visible on the wire.
+    assert!(!wire.windows(8).any(|w| w == b"interval"));
+    let got = head_end.receive(t0, &wire).unwrap();
+    assert_eq!(got.verified.mode(), SecurityMode::CIPHERTEXT_AUTH);
+    assert_eq!(got.epsem.ed_class, Some(*b"GGRD"));
+    assert_eq!(
+        got.epsem.services,
+        vec![Service::Request(Request::FullWrite {
+            table: TableId(2049),
+            data: b"interval data".to_vec()
+        })]
+    );
+
+    // The same bytes again: replay.
+    assert_eq!(
+        head_end
+            .receive(t0 + Duration::from_secs(1), &wire)
+            .unwrap_err(),
+        Error::Replay
+    );
+    // Same invocation id, fresh IV: still a replay of (calling AP title, invocation id).
+    let again = meter
+        .seal(message(SecurityMode::CIPHERTEXT_AUTH, 10), 3, &mut rng)
+        .unwrap();
+    assert_ne!(again, wire);
+    assert_eq!(
+        head_end
+            .receive(t0 + Duration::from_secs(2), &again)
+            .unwrap_err(),
+        Error::Replay
+    );
+    // Fresh invocation id but a reused IV: replay of the IV.
+    let mut fixed = StdRng::seed_from_u64(7);
+    let reused_iv = meter
+        .seal(message(SecurityMode::CIPHERTEXT_AUTH, 11), 3, &mut fixed)
+        .unwrap();
+    assert_eq!(
+        head_end
+            .receive(t0 + Duration::from_secs(3), &reused_iv)
+            .unwrap_err(),
+        Error::Replay
+    );
+
+    // The window is a timer: it reports its deadline and forgets on time.
+    let deadline = head_end.poll_timeout().unwrap();
+    assert_eq!(deadline, t0 + Duration::from_secs(60));
+    assert_eq!(head_end.tracked(), 2);
+    head_end.handle_timeout(deadline - Duration::from_millis(1));
+    assert_eq!(head_end.tracked(), 2);
+    head_end.handle_timeout(deadline);
+    assert_eq!(head_end.tracked(), 0);
+    assert_eq!(head_end.poll_timeout(), None);
+    // After the window the old message is accepted again (the window is the policy).
+    assert!(head_end.receive(deadline, &wire).is_ok());
+}
+
+#[test]
+fn forged_messages_do_not_poison_the_window() {
+    let mut meter = Association::new(config(), ring());
+    let mut head_end = Association::new(config(), ring());
+    let mut rng = StdRng::seed_from_u64(9);
+    let now = Instant::now();
+    let wire = meter
+        .seal(message(SecurityMode::CLEARTEXT_AUTH, 5), 3, &mut rng)
+        .unwrap();
+    let mut forged = wire.clone();
+    let n = forged.len();
+    forged[n - 5] ^= 0x04;
+    assert_eq!(
+        head_end.receive(now, &forged).unwrap_err(),
+        Error::AuthenticationFailed
+    );
+    assert_eq!(head_end.tracked(), 0);
+    assert!(head_end.receive(now, &wire).is_ok());
+}
+
+#[test]
+fn policy_and_key_errors() {
+    let mut meter = Association::new(config(), ring());
+    let mut head_end = Association::new(config(), ring());
+    let mut rng = StdRng::seed_from_u64(11);
+    let now = Instant::now();
+
+    // Mode 0 is refused by the default policy (minimum mode 1).
+    let clear = meter
+        .seal(message(SecurityMode::CLEARTEXT, 1), 3, &mut rng)
+        .unwrap();
+    assert_eq!(
+        head_end.receive(now, &clear).unwrap_err(),
+        Error::UnsupportedSecurityMode(0)
+    );
+    // Unknown key id on the sending side and on the receiving side.
+    assert_eq!(
+        meter
+            .seal(message(SecurityMode::CIPHERTEXT_AUTH, 2), 4, &mut rng)
+            .unwrap_err(),
+        Error::UnknownKey { key_id: 4 }
+    );
+    let other = Association::new(config(), |_: &ApTitle, _: u8| {
+        Some(Zeroizing::new([0x42u8; 16]))
+    });
+    let mut other = other;
+    let wire = other
+        .seal(message(SecurityMode::CIPHERTEXT_AUTH, 3), 9, &mut rng)
+        .unwrap();
+    assert_eq!(
+        head_end.receive(now, &wire).unwrap_err(),
+        Error::UnknownKey { key_id: 9 }
+    );
+    // Mode 3 is reserved.
+    let mut apdu = message(SecurityMode::CLEARTEXT, 4);
+    apdu.user_information.epsem[0] |= 0x0c;
+    assert_eq!(
+        meter.seal(apdu, 3, &mut rng).unwrap_err(),
+        Error::UnsupportedSecurityMode(3)
+    );
+    // A called AE qualifier is not covered by the MAC: refused rather than left unprotected.
+    let mut apdu = message(SecurityMode::CIPHERTEXT_AUTH, 5);
+    apdu.called_ae_qualifier = Some(Integer::from_u32(1));
+    assert_eq!(
+        meter.seal(apdu, 3, &mut rng).unwrap_err(),
+        Error::UncoveredElement { tag: 0xa3 }
+    );
+}
+
+#[test]
+fn replay_window_capacity_is_a_hard_limit() {
+    let mut cfg = config();
+    cfg.max_tracked = 4;
+    let mut meter = Association::new(config(), ring());
+    let mut head_end = Association::new(cfg, ring());
+    let mut rng = StdRng::seed_from_u64(13);
+    let now = Instant::now();
+    for i in 0..2 {
+        let w = meter
+            .seal(message(SecurityMode::CLEARTEXT_AUTH, i), 3, &mut rng)
+            .unwrap();
+        head_end.receive(now, &w).unwrap();
+    }
+    let w = meter
+        .seal(message(SecurityMode::CLEARTEXT_AUTH, 2), 3, &mut rng)
+        .unwrap();
+    assert_eq!(
+        head_end.receive(now, &w).unwrap_err(),
+        Error::ReplayWindowFull
+    );
+    head_end.handle_timeout(now + Duration::from_secs(60));
+    assert!(head_end.receive(now + Duration::from_secs(60), &w).is_ok());
+}
