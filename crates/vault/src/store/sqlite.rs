@@ -1,0 +1,408 @@
+//! The embedded store: one SQLite database file per store.
+//!
+//! SQLite's own `SUM` raises an error on 64-bit overflow, so the store registers
+//! `gg_wsum` (a wrapping 64-bit sum) and `gg_psum` (a sum mod 2^61 − 1) as aggregates, and
+//! `gg_wadd` / `gg_padd` as scalar additions for refreshes. `secure_delete` is on, so that
+//! overwritten shares (after a refresh) and drained outbox rows do not linger in free pages.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::functions::{Aggregate, Context, FunctionFlags};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+
+use super::record::{from_sql, region_from_sql, tier_from_sql, to_sql};
+use super::sql::{self, Dialect};
+use super::{GroupSum, ShareRecord, ShareStore, StoreError, StoreLayout, StoreMeta, SumQuery};
+use crate::field;
+use crate::scheme::Modulus;
+use crate::time::TimeRange;
+
+/// A share store kept in one SQLite database file (WAL mode).
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    layout: StoreLayout,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("layout", &self.layout)
+            .finish()
+    }
+}
+
+/// Wrapping (mod 2^64) or prime-field sum aggregate.
+struct ModSum(Modulus);
+
+impl Aggregate<u64, i64> for ModSum {
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<u64> {
+        Ok(0)
+    }
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut u64) -> rusqlite::Result<()> {
+        let v = from_sql(ctx.get::<i64>(0)?);
+        *acc = match self.0 {
+            Modulus::Wrap64 => acc.wrapping_add(v),
+            Modulus::Prime61 => field::add(*acc, field::reduce(v)),
+        };
+        Ok(())
+    }
+    fn finalize(&self, _: &mut Context<'_>, acc: Option<u64>) -> rusqlite::Result<i64> {
+        Ok(to_sql(acc.unwrap_or(0)))
+    }
+}
+
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_aggregate_function("gg_wsum", 1, flags, ModSum(Modulus::Wrap64))?;
+    conn.create_aggregate_function("gg_psum", 1, flags, ModSum(Modulus::Prime61))?;
+    conn.create_scalar_function("gg_wadd", 2, flags, |ctx| {
+        Ok(to_sql(
+            from_sql(ctx.get::<i64>(0)?).wrapping_add(from_sql(ctx.get::<i64>(1)?)),
+        ))
+    })?;
+    conn.create_scalar_function("gg_padd", 2, flags, |ctx| {
+        let x = field::reduce(from_sql(ctx.get::<i64>(0)?));
+        let y = field::reduce(from_sql(ctx.get::<i64>(1)?));
+        Ok(to_sql(field::add(x, y)))
+    })?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file at `path` with the given layout.
+    pub fn open(path: &Path, layout: StoreLayout) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_millis(250))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        register_functions(&conn)?;
+        for stmt in sql::schema(Dialect::Sqlite, &layout) {
+            conn.execute(&stmt, [])?;
+        }
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+            layout,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn insert_into(&mut self, table: &str, rows: &[ShareRecord]) -> Result<(), StoreError> {
+        let text = sql::insert_share(Dialect::Sqlite, &self.layout, table);
+        let two = self.layout.columns >= 2;
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(&text)?;
+            for r in rows {
+                let (s, m, a, b) = (
+                    r.interval_start,
+                    to_sql(r.meter),
+                    to_sql(r.share[0]),
+                    to_sql(r.share[1]),
+                );
+                if two {
+                    stmt.execute(params![s, m, a, b])?;
+                } else {
+                    stmt.execute(params![s, m, a])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Truncates the WAL so no overwritten page survives in it.
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+impl ShareStore for SqliteStore {
+    fn location(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn layout(&self) -> StoreLayout {
+        self.layout
+    }
+
+    fn meta(&mut self) -> Result<Option<StoreMeta>, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT meta FROM store_meta WHERE id = 1", [], |r| r.get(0))
+            .optional()?;
+        Ok(match text {
+            Some(t) => Some(StoreMeta::parse(t.as_bytes())?),
+            None => None,
+        })
+    }
+
+    fn set_meta(&mut self, meta: &StoreMeta) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO store_meta (id, meta) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET meta = excluded.meta",
+            [meta.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn put_shares(&mut self, rows: &[ShareRecord]) -> Result<(), StoreError> {
+        self.insert_into("shares", rows)
+    }
+
+    fn put_regions(&mut self, rows: &[(u64, u32)]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO meters (meter, region) VALUES (?1, ?2) \
+                 ON CONFLICT (meter) DO UPDATE SET region = excluded.region",
+            )?;
+            for &(m, r) in rows {
+                stmt.execute(params![to_sql(m), i64::from(r)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn put_tiers(&mut self, rows: &[(i64, u8)]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO intervals (interval_start, tier) VALUES (?1, ?2) \
+                 ON CONFLICT (interval_start) DO UPDATE SET tier = excluded.tier",
+            )?;
+            for &(t, tier) in rows {
+                stmt.execute(params![t, i64::from(tier)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn regions(&mut self) -> Result<Vec<(u64, u32)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT meter, region FROM meters ORDER BY meter")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (m, r) = row?;
+            out.push((from_sql(m), region_from_sql(r)?));
+        }
+        Ok(out)
+    }
+
+    fn tiers(&mut self) -> Result<Vec<(i64, u8)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT interval_start, tier FROM intervals ORDER BY interval_start")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (t, tier) = row?;
+            out.push((t, tier_from_sql(tier)?));
+        }
+        Ok(out)
+    }
+
+    fn read_shares(&mut self, range: TimeRange) -> Result<Vec<ShareRecord>, StoreError> {
+        let layout = self.layout;
+        let two = layout.columns >= 2;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql::select_shares(Dialect::Sqlite, &layout))?;
+        let rows = stmt.query_map(params![range.start, range.end], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                if two { Some(r.get::<_, i64>(3)?) } else { None },
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (s, m, a, b) = row?;
+            out.push(ShareRecord::from_sql(&layout, m, s, a, b)?);
+        }
+        Ok(out)
+    }
+
+    fn read_column(
+        &mut self,
+        range: TimeRange,
+        column: usize,
+    ) -> Result<Vec<(u64, i64, u64)>, StoreError> {
+        let layout = self.layout;
+        let mut stmt =
+            self.conn
+                .prepare_cached(&sql::select_column(Dialect::Sqlite, &layout, column))?;
+        let rows = stmt.query_map(params![range.start, range.end], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (m, s, v) = row?;
+            let rec = ShareRecord::from_sql(&layout, m, s, v, Some(v))?;
+            out.push((rec.meter, rec.interval_start, rec.share[0]));
+        }
+        Ok(out)
+    }
+
+    fn keys(&mut self, range: TimeRange) -> Result<Vec<(u64, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT meter, interval_start FROM shares WHERE interval_start >= ?1 AND interval_start < ?2 \
+             ORDER BY interval_start, meter",
+        )?;
+        let rows = stmt.query_map(params![range.start, range.end], |r| {
+            Ok((from_sql(r.get::<_, i64>(0)?), r.get::<_, i64>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn clear(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch(
+            "BEGIN; DELETE FROM shares; DELETE FROM meters; DELETE FROM intervals; \
+             DELETE FROM refresh_staged; DELETE FROM refresh_done; DELETE FROM store_meta; COMMIT;",
+        )?;
+        self.checkpoint()
+    }
+
+    fn count(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM shares", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn extent(&mut self) -> Result<Option<TimeRange>, StoreError> {
+        let (lo, hi): (Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT MIN(interval_start), MAX(interval_start) FROM shares",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(match (lo, hi) {
+            (Some(lo), Some(hi)) => Some(TimeRange::new(lo, hi.saturating_add(1))),
+            _ => None,
+        })
+    }
+
+    fn sums(&mut self, query: &SumQuery) -> Result<Vec<GroupSum>, StoreError> {
+        let layout = self.layout;
+        let two = layout.columns >= 2;
+        let (text, args) = sql::sum_query(Dialect::Sqlite, &layout, query);
+        let mut stmt = self.conn.prepare_cached(&text)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok([
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                if two { r.get::<_, i64>(5)? } else { 0 },
+            ])
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let [k0, k1, n, m, a, b] = row?;
+            out.push(GroupSum::from_sql(
+                &layout,
+                k0,
+                k1,
+                n,
+                m,
+                a,
+                two.then_some(b),
+            )?);
+        }
+        Ok(out)
+    }
+
+    fn stage_deltas(&mut self, refresh_id: u64, deltas: &[ShareRecord]) -> Result<(), StoreError> {
+        let layout = self.layout;
+        let cols = sql::columns(&layout);
+        let names: String = cols.iter().map(|c| format!(", {c}")).collect();
+        let phs: String = (0..cols.len()).map(|i| format!(", ?{}", i + 4)).collect();
+        let text = format!(
+            "INSERT INTO refresh_staged (refresh_id, interval_start, meter{names}) VALUES (?1, ?2, ?3{phs}) \
+             ON CONFLICT DO NOTHING"
+        );
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(&text)?;
+            let id = to_sql(refresh_id);
+            for d in deltas {
+                let (s, m, a, b) = (
+                    d.interval_start,
+                    to_sql(d.meter),
+                    to_sql(d.share[0]),
+                    to_sql(d.share[1]),
+                );
+                if cols.len() >= 2 {
+                    stmt.execute(params![id, s, m, a, b])?;
+                } else {
+                    stmt.execute(params![id, s, m, a])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn apply_deltas(&mut self, refresh_id: u64) -> Result<(), StoreError> {
+        let id = to_sql(refresh_id);
+        let update = sql::apply_deltas(Dialect::Sqlite, &self.layout);
+        let tx = self.conn.transaction()?;
+        let done: Option<i64> = tx
+            .query_row(
+                "SELECT refresh_id FROM refresh_done WHERE refresh_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if done.is_none() {
+            tx.execute(&update, [id])?;
+            tx.execute("INSERT INTO refresh_done (refresh_id) VALUES (?1)", [id])?;
+        }
+        tx.execute("DELETE FROM refresh_staged WHERE refresh_id = ?1", [id])?;
+        tx.commit()?;
+        self.checkpoint()
+    }
+
+    fn discard_deltas(&mut self, refresh_id: u64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM refresh_staged WHERE refresh_id = ?1",
+            [to_sql(refresh_id)],
+        )?;
+        Ok(())
+    }
+
+    fn refresh_state(&mut self) -> Result<(Vec<u64>, Vec<u64>), StoreError> {
+        let ids = |conn: &Connection, q: &str| -> Result<Vec<u64>, StoreError> {
+            let mut stmt = conn.prepare(q)?;
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(from_sql(r?));
+            }
+            Ok(out)
+        };
+        Ok((
+            ids(&self.conn, "SELECT DISTINCT refresh_id FROM refresh_staged")?,
+            ids(&self.conn, "SELECT refresh_id FROM refresh_done")?,
+        ))
+    }
+}
