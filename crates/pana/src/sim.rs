@@ -834,4 +834,153 @@ mod tests {
         println!("PAA per established session: inline {inline} B, boxed heap {heap} B, with table and schedule overhead ~{total} B");
         assert!(total <= 1024, "{total} bytes per session");
     }
+
+    mod garbage {
+        use super::super::*;
+        use crate::avp::{Avp, AvpCode};
+        use crate::message::{Flags, Message, MessageType};
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Input {
+            Random(Vec<u8>),
+            Mutated(prop::sample::Index, Vec<(prop::sample::Index, u8)>),
+            Forged {
+                msg_type: u16,
+                flags: u16,
+                base: prop::sample::Index,
+                delta: i8,
+                avps: Vec<(u16, Vec<u8>)>,
+                fake_auth: Option<Vec<u8>>,
+            },
+        }
+
+        fn input() -> impl Strategy<Value = Input> {
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..120).prop_map(Input::Random),
+                (
+                    any::<prop::sample::Index>(),
+                    prop::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..4)
+                )
+                    .prop_map(|(i, f)| Input::Mutated(i, f)),
+                (
+                    1u16..5,
+                    prop::sample::select(vec![
+                        0x8000u16, 0xa000, 0x8800, 0x9000, 0x0000, 0x0800, 0x2000, 0xc000
+                    ]),
+                    any::<prop::sample::Index>(),
+                    -2i8..3,
+                    prop::collection::vec(
+                        (1u16..10, prop::collection::vec(any::<u8>(), 4..24)),
+                        0..4
+                    ),
+                    prop::option::of(prop::collection::vec(any::<u8>(), 16..=20)),
+                )
+                    .prop_map(|(msg_type, flags, base, delta, avps, fake_auth)| {
+                        Input::Forged {
+                            msg_type,
+                            flags,
+                            base,
+                            delta,
+                            avps,
+                            fake_auth,
+                        }
+                    }),
+            ]
+        }
+
+        fn materialize(
+            i: &Input,
+            captured: &[(bool, Vec<u8>)],
+            sid: u32,
+            bases: &[u32],
+        ) -> Vec<u8> {
+            match i {
+                Input::Random(b) => b.clone(),
+                Input::Mutated(which, flips) => {
+                    let mut b = captured[which.index(captured.len())].1.clone();
+                    for (at, x) in flips {
+                        let at = at.index(b.len());
+                        b[at] ^= x;
+                    }
+                    b
+                }
+                Input::Forged {
+                    msg_type,
+                    flags,
+                    base,
+                    delta,
+                    avps,
+                    fake_auth,
+                } => {
+                    let seq = bases[base.index(bases.len())].wrapping_add(*delta as u32);
+                    let mut m = Message::new(MessageType(*msg_type), Flags(*flags), sid, seq);
+                    for (c, v) in avps {
+                        let v = if AvpCode(*c).is_unsigned32() {
+                            &v[..4]
+                        } else {
+                            &v[..]
+                        };
+                        m.avps.push(Avp::octets(AvpCode(*c), v));
+                    }
+                    if let Some(a) = fake_auth {
+                        m.avps.push(Avp::octets(AvpCode::AUTH, a));
+                    }
+                    m.emit().unwrap()
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn random_datagrams_never_change_keys_or_sequence_state(inputs in prop::collection::vec(input(), 1..24)) {
+                let mut sim = Sim::default_seeded(21);
+                sim.establish();
+                sim.run_for(Duration::from_secs(1));
+                let sid = sim.session();
+                let now = sim.now;
+                // Leave a ping outstanding on each side so forged answers have a target.
+                sim.pac.ping(now).unwrap();
+                sim.paa.ping(sid, now).unwrap();
+                while sim.pac.poll_transmit().is_some() {}
+                while sim.paa.poll_transmit().is_some() {}
+                let pac0 = sim.pac.snapshot();
+                let paa0 = sim.paa.snapshot(sid).unwrap();
+                let bases: Vec<u32> = [pac0.last_rx, paa0.last_rx, pac0.outstanding, paa0.outstanding]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let captured = sim.wire.clone();
+                let other: SocketAddr = "198.51.100.9:716".parse().unwrap();
+                for i in &inputs {
+                    let b = materialize(i, &captured, sid, &bases);
+                    sim.pac.handle_datagram(&b, now);
+                    sim.paa.handle_datagram(sim.addr, &b, now);
+                    sim.paa.handle_datagram(other, &b, now);
+                }
+                prop_assert_eq!(sim.pac.snapshot(), pac0);
+                prop_assert_eq!(sim.paa.snapshot(sid).unwrap(), paa0);
+                while let Some(e) = sim.pac.poll_event() {
+                    prop_assert!(!matches!(e, PacEvent::Established { .. } | PacEvent::Reauthenticated { .. } | PacEvent::Terminated { .. } | PacEvent::PingAnswered), "{:?}", e);
+                }
+                while let Some(e) = sim.paa.poll_event() {
+                    let ours = matches!(&e,
+                        PaaEvent::Established { session, .. } | PaaEvent::Reauthenticated { session, .. }
+                        | PaaEvent::Terminated { session, .. } | PaaEvent::PingAnswered { session }
+                        | PaaEvent::Failed { session, .. } if *session == sid);
+                    prop_assert!(!ours, "{:?}", e);
+                }
+                // Drop whatever was answered to the garbage, then the real pings still complete.
+                while sim.pac.poll_transmit().is_some() {}
+                while sim.paa.poll_transmit().is_some() {}
+                let done = sim.run_until(Duration::from_secs(10_000), |s| {
+                    s.pac_events.iter().any(|(_, e)| matches!(e, PacEvent::PingAnswered))
+                        && s.paa_events.iter().any(|(_, e)| matches!(e, PaaEvent::PingAnswered { .. }))
+                });
+                prop_assert!(done);
+            }
+        }
+    }
 }
