@@ -391,6 +391,23 @@ impl AcseApdu {
         }
     }
 
+    /// Length of the APDU at the start of a stream buffer (TCP framing): `Ok(Some(n))` once the
+    /// tag and length octets are readable (the APDU is complete when `buf.len() >= n`),
+    /// `Ok(None)` if more bytes are needed to tell, an error if it cannot be a C12.22 APDU.
+    pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, Error> {
+        let mut r = Reader::new(buf, 0);
+        match r.u8() {
+            Ok(TAG_APDU) => {}
+            Ok(found) => return Err(Error::UnexpectedTag { found, offset: 0 }),
+            Err(_) => return Ok(None),
+        }
+        match r.length() {
+            Ok(n) => Ok(r.offset().checked_add(n)),
+            Err(Error::Truncated { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Parses a complete APDU; the buffer must hold exactly one APDU.
     pub fn parse(buf: &[u8]) -> Result<Self, Error> {
         let mut outer = Reader::new(buf, 0);
@@ -606,6 +623,23 @@ mod tests {
         );
         assert_eq!(apdu.user_information.epsem.first(), Some(&0x84));
         assert_eq!(apdu.to_bytes().unwrap(), bytes);
+    }
+
+    #[test]
+    fn frame_len_for_stream_framing() {
+        let bytes = hex::decode(C12ADAPTER).unwrap();
+        assert_eq!(AcseApdu::frame_len(&bytes), Ok(Some(bytes.len())));
+        assert_eq!(AcseApdu::frame_len(&bytes[..2]), Ok(Some(bytes.len())));
+        assert_eq!(AcseApdu::frame_len(&bytes[..1]), Ok(None));
+        assert_eq!(AcseApdu::frame_len(&[]), Ok(None));
+        assert_eq!(AcseApdu::frame_len(&[0x60, 0x82, 0x01]), Ok(None));
+        assert_eq!(
+            AcseApdu::frame_len(&[0x61, 0x00]),
+            Err(Error::UnexpectedTag {
+                found: 0x61,
+                offset: 0
+            })
+        );
     }
 
     #[test]

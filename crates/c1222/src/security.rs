@@ -253,6 +253,10 @@ pub fn open_apdu(
 
 /// Where the keys come from: a key ring answers with the 128-bit key for a peer's AP title and
 /// key id, or `None` when it has none (or it expired).
+///
+/// [`Association::receive`] asks with the *calling* AP title of the incoming message (the
+/// sender); [`Association::seal`] asks with the *called* AP title of the outgoing one (the
+/// recipient). Plain closures `Fn(&ApTitle, u8) -> Option<Zeroizing<[u8; 16]>>` implement it.
 pub trait KeyLookup {
     /// The key `key_id` shared with the node `ap_title`.
     fn key(&self, ap_title: &ApTitle, key_id: u8) -> Option<Zeroizing<[u8; 16]>>;
@@ -373,7 +377,8 @@ impl<K: KeyLookup> Association<K> {
     /// Parses, verifies and decrypts one incoming APDU. The key is looked up by the calling AP
     /// title and the key id; the message is refused if its security mode is below the policy,
     /// if its MAC fails, or if its (calling AP title, calling AP invocation id) or its IV was
-    /// seen within the replay window. Replay state is only updated for authentic messages.
+    /// seen within the replay window. Replay state is only updated for authentic messages
+    /// (mode 0 messages, when the policy admits them, are not tracked).
     pub fn receive(&mut self, now: Instant, bytes: &[u8]) -> Result<Received, Error> {
         self.handle_timeout(now);
         let mut apdu = AcseApdu::parse(bytes)?;
@@ -411,6 +416,16 @@ impl<K: KeyLookup> Association<K> {
             let cipher = EaxPrime::new(&key);
             open_apdu(&mut apdu, &cipher, &self.config.canon)?
         };
+        if mode == SecurityMode::CLEARTEXT {
+            // Unauthenticated: recording it would let anyone block a peer's invocation ids or
+            // IVs, and replay protection without a MAC protects nothing.
+            let epsem = Epsem::parse(&apdu.user_information.epsem)?;
+            return Ok(Received {
+                apdu,
+                epsem,
+                verified,
+            });
+        }
         let mut keys = vec![ReplayKey::Invocation(calling.clone(), invocation)];
         if let Some(iv) = iv {
             keys.push(ReplayKey::Iv(calling, iv));

@@ -228,3 +228,31 @@ fn replay_window_capacity_is_a_hard_limit() {
     head_end.handle_timeout(now + Duration::from_secs(60));
     assert!(head_end.receive(now + Duration::from_secs(60), &w).is_ok());
 }
+
+#[test]
+fn cleartext_policy_accepts_mode_0_without_tracking() {
+    let mut cfg = config();
+    cfg.min_security_mode = SecurityMode::CLEARTEXT;
+    let mut meter = Association::new(config(), ring());
+    let mut head_end = Association::new(cfg, ring());
+    let mut rng = StdRng::seed_from_u64(17);
+    let now = Instant::now();
+    let wire = meter
+        .seal(message(SecurityMode::CLEARTEXT, 1), 3, &mut rng)
+        .unwrap();
+    // The table data travels in clear.
+    assert!(wire.windows(8).any(|w| w == b"interval"));
+    let got = head_end.receive(now, &wire).unwrap();
+    assert_eq!(got.verified.mode(), SecurityMode::CLEARTEXT);
+    assert_eq!(head_end.tracked(), 0);
+    // Authenticated messages are still verified under this policy.
+    let mut forged = meter
+        .seal(message(SecurityMode::CLEARTEXT_AUTH, 2), 3, &mut rng)
+        .unwrap();
+    let n = forged.len();
+    forged[n - 1] ^= 1;
+    assert_eq!(
+        head_end.receive(now, &forged).unwrap_err(),
+        Error::AuthenticationFailed
+    );
+}
