@@ -51,7 +51,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
-use crate::key::{AppKey, Application, APP_KEY_LEN};
+use crate::key::{AppKey, Application};
 
 /// RFC 5295 key label of the C12.22 data key ([`Application::C1222Data`]).
 pub const C1222_DATA_LABEL: &str = "C12.22-data@gridguard.dev";
@@ -164,9 +164,9 @@ pub fn derive_app_key(
     app: Application,
 ) -> Result<AppKey, Error> {
     let data = facts.optional_data()?;
-    let mut key = Zeroizing::new([0u8; APP_KEY_LEN]);
-    usrk_into(emsk, app.label(), &data, key.as_mut_slice())?;
-    Ok(AppKey::from_zeroizing(key))
+    let mut key = AppKey::zeroed();
+    usrk_into(emsk, app.label(), &data, key.bytes_mut())?;
+    Ok(key)
 }
 
 /// Derives the six variable bits of the key id of `app` for a session:

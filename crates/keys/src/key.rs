@@ -79,18 +79,26 @@ impl fmt::Display for Application {
 /// A 128-bit application key.
 ///
 /// Zeroized on drop, compared in constant time, and deliberately without `Debug` or
-/// `Display`: the bytes can only be reached through [`AppKey::as_bytes`].
+/// `Display`: the bytes can only be reached through [`AppKey::as_bytes`]. The bytes live in
+/// one heap allocation for the key's whole life, so moving an `AppKey` (into a ring, out of a
+/// generation) leaves no stray copies behind to escape the zeroization.
 #[derive(Clone)]
-pub struct AppKey(Zeroizing<[u8; APP_KEY_LEN]>);
+pub struct AppKey(Box<Zeroizing<[u8; APP_KEY_LEN]>>);
 
 impl AppKey {
     /// Wraps raw key bytes (for keys that come from elsewhere, e.g. a test vector).
     pub fn from_bytes(bytes: [u8; APP_KEY_LEN]) -> Self {
-        Self(Zeroizing::new(bytes))
+        Self(Box::new(Zeroizing::new(bytes)))
     }
 
-    pub(crate) fn from_zeroizing(bytes: Zeroizing<[u8; APP_KEY_LEN]>) -> Self {
-        Self(bytes)
+    /// A zeroed key whose bytes the crate fills in place (the derivation writes straight
+    /// into the final allocation).
+    pub(crate) fn zeroed() -> Self {
+        Self(Box::new(Zeroizing::new([0u8; APP_KEY_LEN])))
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8; APP_KEY_LEN] {
+        &mut self.0
     }
 
     /// The key bytes, for handing to the cipher. Never log them.
