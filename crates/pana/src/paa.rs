@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use rand_core::{CryptoRng, RngCore};
 
 use crate::avp::{Avp, AvpCode, ResultCode, TerminationCause};
-use crate::crypto::{derive_auth_key, AuthKey, IntegrityAlgorithm, KeyInputs, PrfAlgorithm};
+use crate::crypto::{
+    derive_auth_key, AuthKey, AuthVerified, IntegrityAlgorithm, KeyInputs, PrfAlgorithm,
+};
 use crate::error::Error;
 use crate::event::{FailReason, Msk, PaaEvent, Stats};
 use crate::exchange::{nonce, seal, Exchange, Retransmit, RxCheck};
@@ -620,6 +622,12 @@ fn answer<R, P: Clone>(s: &mut Session<P>, ctx: &mut Ctx<R, P>, req: &Message, f
     }
 }
 
+/// Installs a new PANA_AUTH_KEY; only possible with the proof that the PAN(C) verified under
+/// it.
+fn install_key<P>(s: &mut Session<P>, key: AuthKey, _verified: AuthVerified) {
+    s.key = Some(key);
+}
+
 fn on_timer<R: RngCore + CryptoRng, P: Clone>(
     s: &mut Session<P>,
     ctx: &mut Ctx<R, P>,
@@ -692,26 +700,34 @@ fn on_message<R: RngCore + CryptoRng, P: Clone + Eq>(
     } else {
         None
     };
-    match pending.or(s.key.as_ref()) {
-        Some(k) => {
-            if k.verify(raw).is_err() {
+    let proof = match pending.or(s.key.as_ref()) {
+        Some(k) => match k.verify(raw) {
+            Ok(p) => p,
+            Err(_) => {
                 ctx.stats.auth_failures += 1;
                 return Keep::Yes;
             }
-            // Authenticated: the PaC may have moved.
-            s.peer = peer;
-        }
+        },
         None => {
             if peer != s.peer || msg.auth().is_some() {
                 ctx.stats.unexpected += 1;
                 return Keep::Yes;
             }
+            return if msg.is_request() {
+                // Before authentication the PaC only answers.
+                ctx.stats.unexpected += 1;
+                Keep::Yes
+            } else {
+                on_answer(s, ctx, session, msg, raw, None, now)
+            };
         }
-    }
+    };
+    // Authenticated: the PaC may have moved.
+    s.peer = peer;
     if msg.is_request() {
-        on_request(s, ctx, session, msg, now)
+        on_request(s, ctx, session, msg, &proof, now)
     } else {
-        on_answer(s, ctx, session, msg, raw, now)
+        on_answer(s, ctx, session, msg, raw, Some(proof), now)
     }
 }
 
@@ -720,6 +736,7 @@ fn on_request<R: RngCore + CryptoRng, P: Clone>(
     ctx: &mut Ctx<R, P>,
     session: u32,
     msg: &Message,
+    _verified: &AuthVerified,
     now: Instant,
 ) -> Keep {
     match s.ex.check_request(msg.seq) {
@@ -735,11 +752,6 @@ fn on_request<R: RngCore + CryptoRng, P: Clone>(
             return Keep::Yes;
         }
         RxCheck::New => {}
-    }
-    if s.key.is_none() {
-        // Before authentication the PaC only answers.
-        ctx.stats.unexpected += 1;
-        return Keep::Yes;
     }
     match msg.msg_type {
         MessageType::NOTIFICATION => {
@@ -775,6 +787,7 @@ fn on_answer<R: RngCore + CryptoRng, P: Clone>(
     session: u32,
     msg: &Message,
     raw: &[u8],
+    proof: Option<AuthVerified>,
     now: Instant,
 ) -> Keep {
     if !s.ex.answer_matches(msg) {
@@ -854,12 +867,14 @@ fn on_answer<R: RngCore + CryptoRng, P: Clone>(
                 });
                 return Keep::No;
             }
-            let (Some(key), Some(msk)) = (run.pending_key.take(), run.msk.take()) else {
+            let (Some(key), Some(msk), Some(proof)) =
+                (run.pending_key.take(), run.msk.take(), proof)
+            else {
                 return Keep::No;
             };
             let key_id = key.key_id();
             let reauth = s.key.is_some();
-            s.key = Some(key);
+            install_key(s, key, proof);
             s.state = PaaState::Open;
             s.timers.stop(Timer::Auth);
             let lifetime = Duration::from_secs(ctx.config.session_lifetime.as_secs());
@@ -881,7 +896,7 @@ fn on_answer<R: RngCore + CryptoRng, P: Clone>(
             });
             Keep::Yes
         }
-        (MessageType::NOTIFICATION, _) => {
+        (MessageType::NOTIFICATION, _) if proof.is_some() => {
             s.ex.out = None;
             s.timers.stop(Timer::Retransmit);
             if out_flags.contains(Flags::PING) {
@@ -889,7 +904,7 @@ fn on_answer<R: RngCore + CryptoRng, P: Clone>(
             }
             Keep::Yes
         }
-        (MessageType::TERMINATION, _) => {
+        (MessageType::TERMINATION, _) if proof.is_some() => {
             ctx.events.push_back(PaaEvent::Terminated {
                 session,
                 cause: None,

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use rand_core::{CryptoRng, RngCore};
 
 use crate::avp::{Avp, AvpCode, ResultCode, TerminationCause};
-use crate::crypto::{derive_auth_key, AuthKey, IntegrityAlgorithm, KeyInputs, PrfAlgorithm};
+use crate::crypto::{
+    derive_auth_key, AuthKey, AuthVerified, IntegrityAlgorithm, KeyInputs, PrfAlgorithm,
+};
 use crate::error::Error;
 use crate::event::{FailReason, Msk, PacEvent, Stats};
 use crate::exchange::{nonce, seal, Exchange, Retransmit, RxCheck};
@@ -307,21 +309,27 @@ impl<R: RngCore + CryptoRng> Pac<R> {
             && msg.flags.contains(Flags::COMPLETE)
             && msg.result_code() == Some(ResultCode::SUCCESS)
             && self.ex.check_request(msg.seq) == RxCheck::New;
-        if !deferred {
-            if let Some(key) = &self.key {
-                if key.verify(bytes).is_err() {
+        let proof = match (&self.key, deferred) {
+            (Some(key), false) => match key.verify(bytes) {
+                Ok(p) => Some(p),
+                Err(_) => {
                     self.stats.auth_failures += 1;
                     return;
                 }
-            } else if msg.auth().is_some() {
+            },
+            (None, false) if msg.auth().is_some() => {
                 self.stats.auth_failures += 1;
                 return;
             }
-        }
+            _ => None,
+        };
         if msg.is_request() {
-            self.on_request(&msg, bytes, now);
+            self.on_request(&msg, bytes, proof.as_ref(), now);
+        } else if let Some(proof) = &proof {
+            self.on_answer(&msg, proof, now);
         } else {
-            self.on_answer(&msg, now);
+            // Every answer a PaC expects comes in an authenticated session.
+            self.stats.unexpected += 1;
         }
     }
 
@@ -366,7 +374,13 @@ impl<R: RngCore + CryptoRng> Pac<R> {
         self.timers.set(Timer::Auth, now + self.config.auth_timeout);
     }
 
-    fn on_request(&mut self, msg: &Message, raw: &[u8], now: Instant) {
+    fn on_request(
+        &mut self,
+        msg: &Message,
+        raw: &[u8],
+        proof: Option<&AuthVerified>,
+        now: Instant,
+    ) {
         match self.ex.check_request(msg.seq) {
             RxCheck::Duplicate => {
                 self.stats.duplicates += 1;
@@ -381,14 +395,13 @@ impl<R: RngCore + CryptoRng> Pac<R> {
             }
             RxCheck::New => {}
         }
-        let established = self.key.is_some();
         match msg.msg_type {
             MessageType::AUTH if msg.flags.contains(Flags::START) => self.stats.unexpected += 1,
             MessageType::AUTH if msg.flags.contains(Flags::COMPLETE) => {
                 self.on_par_complete(msg, raw)
             }
             MessageType::AUTH => self.on_par_eap(msg, now),
-            MessageType::TERMINATION if established => {
+            MessageType::TERMINATION if proof.is_some() => {
                 let pta = Message::new(
                     MessageType::TERMINATION,
                     Flags::NONE,
@@ -404,7 +417,7 @@ impl<R: RngCore + CryptoRng> Pac<R> {
                 });
                 self.close();
             }
-            MessageType::NOTIFICATION if established => {
+            MessageType::NOTIFICATION if proof.is_some() => {
                 let flags = Flags(msg.flags.0 & (Flags::PING.0 | Flags::REAUTH.0));
                 let pna = Message::new(MessageType::NOTIFICATION, flags, self.session_id, msg.seq);
                 if let Ok(bytes) = seal(pna, self.key.as_ref()) {
@@ -482,7 +495,7 @@ impl<R: RngCore + CryptoRng> Pac<R> {
         ));
     }
 
-    fn on_answer(&mut self, msg: &Message, now: Instant) {
+    fn on_answer(&mut self, msg: &Message, _verified: &AuthVerified, now: Instant) {
         if !self.ex.answer_matches(msg) {
             self.stats.bad_sequence += 1;
             return;
@@ -571,19 +584,19 @@ impl<R: RngCore + CryptoRng> Pac<R> {
             self.fail(FailReason::NoKey);
             return Ok(());
         };
-        if new_key.verify(&pc.raw).is_err() {
+        let Ok(verified) = new_key.verify(&pc.raw) else {
             // Forged or corrupted PAR(C): drop it and wait for the real one.
             self.stats.auth_failures += 1;
             self.state = PacState::WaitPaa;
             return Ok(());
-        }
+        };
         let pan = Message::new(MessageType::AUTH, Flags::COMPLETE, self.session_id, pc.seq)
             .with(Avp::u32(AvpCode::KEY_ID, key_id));
         let bytes = seal(pan, Some(&new_key))?;
         self.ex.answered(pc.seq, &bytes);
         self.transmits.push_back(bytes);
         let reauth = self.key.is_some();
-        self.key = Some(new_key);
+        self.install_key(new_key, verified);
         self.run = None;
         self.timers.stop(Timer::Auth);
         let lifetime = pc.lifetime.map(|s| Duration::from_secs(u64::from(s)));
@@ -613,6 +626,12 @@ impl<R: RngCore + CryptoRng> Pac<R> {
             }
         });
         Ok(())
+    }
+
+    /// Installs a new PANA_AUTH_KEY; only possible with the proof that the PAR(C) carrying
+    /// its Key-Id verified under it.
+    fn install_key(&mut self, key: AuthKey, _verified: AuthVerified) {
+        self.key = Some(key);
     }
 
     /// EAP_FAILURE: the EAP peer saw an EAP Failure (or its method failed).
