@@ -215,6 +215,9 @@ mod tests {
     //   T1 = HMAC-SHA256(EMSK, S + b"\x01"); Tn = HMAC-SHA256(EMSK, T(n-1) + S + bytes([n]))
     // with EMSK = bytes(range(64)) and the facts above
     // (optional data = struct.pack(">IIH", 0x01020304, 1, 24) + b"meter-0042@gridguard.dev").
+    // The C12.22 data key was also reproduced with OpenSSL 3.0 as HKDF-Expand:
+    //   openssl kdf -keylen 16 -kdfopt digest:SHA256 -kdfopt mode:EXPAND_ONLY \
+    //     -kdfopt hexkey:<EMSK> -kdfopt hexinfo:<S> HKDF
 
     #[test]
     fn optional_data_layout() {
