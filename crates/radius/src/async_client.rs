@@ -115,6 +115,16 @@ async fn drive(
     let mut buf = vec![0u8; 65_535];
     let mut open = true;
     loop {
+        // Forget requests whose caller went away.
+        let gone: Vec<RequestId> = waiting
+            .iter()
+            .filter(|(_, r)| r.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            waiting.remove(&id);
+            core.cancel(id);
+        }
         // Start what fits in the identifier space (256 per socket).
         while core.in_flight() < 256 {
             let Some(cmd) = queued.pop_front() else { break };
@@ -143,16 +153,6 @@ async fn drive(
                     }
                 }
             }
-        }
-        // Forget requests whose caller went away.
-        let gone: Vec<RequestId> = waiting
-            .iter()
-            .filter(|(_, r)| r.is_closed())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in gone {
-            waiting.remove(&id);
-            core.cancel(id);
         }
         stats.send_replace(core.stats());
         if !open && waiting.is_empty() && queued.is_empty() {

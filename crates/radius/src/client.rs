@@ -34,6 +34,11 @@ pub struct ClientConfig {
     pub max_retransmissions: u32,
     /// Total time before giving up, if any \[MRD\]. Default 30 s.
     pub max_duration: Option<Duration>,
+    /// Drop Access-Accept/-Reject/-Challenge responses that carry no Message-Authenticator
+    /// even when they carry no EAP-Message (with EAP-Message it is always required,
+    /// RFC 3579 §3.2). Default true; set false for servers that, like the RFC 5997 §6
+    /// example, answer Status-Server without one.
+    pub require_message_authenticator: bool,
     /// Randomize each timeout by ±10 % (the RAND term of RFC 5080 §2.2.1), so that clients
     /// started together do not retransmit in lockstep. Default true.
     pub jitter: bool,
@@ -46,6 +51,7 @@ impl Default for ClientConfig {
             max_timeout: Duration::from_secs(16),
             max_retransmissions: 5,
             max_duration: Some(Duration::from_secs(30)),
+            require_message_authenticator: true,
             jitter: true,
         }
     }
@@ -73,6 +79,12 @@ impl ClientConfig {
     /// Sets [`max_duration`](Self::max_duration).
     pub fn with_max_duration(mut self, d: Option<Duration>) -> Self {
         self.max_duration = d;
+        self
+    }
+
+    /// Sets [`require_message_authenticator`](Self::require_message_authenticator).
+    pub fn with_require_message_authenticator(mut self, on: bool) -> Self {
+        self.require_message_authenticator = on;
         self
     }
 
@@ -318,15 +330,21 @@ impl Client {
         Ok(id)
     }
 
-    /// Stops tracking a request (its caller lost interest); its identifier is free again.
-    /// Returns whether it was in flight.
+    /// Stops tracking a request (its caller lost interest): its identifier is free again and
+    /// any transmission of it still queued is withdrawn. Returns whether it was in flight.
     pub fn cancel(&mut self, id: RequestId) -> bool {
         let key = self
             .in_flight
             .iter()
             .find(|(_, f)| f.id == id)
             .map(|(k, _)| *k);
-        key.and_then(|k| self.in_flight.remove(&k)).is_some()
+        match key.and_then(|k| self.in_flight.remove(&k)) {
+            Some(f) => {
+                self.transmit.retain(|b| *b != f.bytes);
+                true
+            }
+            None => false,
+        }
     }
 
     fn free_identifier(&self) -> Option<u8> {
@@ -460,7 +478,8 @@ impl Client {
         }
         let secret = self.secret.expose();
         verify_response_authenticator(datagram, &f.authenticator, secret)?;
-        let required = packet.has_eap_message() || f.code != Code::ACCOUNTING_REQUEST;
+        let required = packet.has_eap_message()
+            || (self.config.require_message_authenticator && f.code != Code::ACCOUNTING_REQUEST);
         let present = verify_message_authenticator(datagram, &f.authenticator, secret, required)?;
         if required && !present {
             return Err(Dropped::BadMessageAuthenticator);
@@ -839,6 +858,67 @@ mod tests {
         assert_eq!(c.stats().timeouts, 20);
     }
 
+    /// An RNG that hands out fixed bytes, to replay a published request.
+    struct Replay(Vec<u8>);
+
+    impl RngCore for Replay {
+        fn next_u32(&mut self) -> u32 {
+            0
+        }
+        fn next_u64(&mut self) -> u64 {
+            0
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            let n = dest.len().min(self.0.len());
+            dest[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+    impl CryptoRng for Replay {}
+
+    /// RFC 5997 §6 through the client: with the published Request Authenticator and
+    /// identifier 0xda the client emits the published Status-Server byte for byte, and the
+    /// published Access-Accept (which has no Message-Authenticator) is accepted only when
+    /// the client does not require one.
+    #[test]
+    fn rfc5997_status_server_through_the_client() {
+        let request = hex::decode(
+            "0cda00268a54f4686fb394c52866e302185d062350125a665e2e1e8411f3e243822097c84fa3",
+        )
+        .unwrap();
+        let response = hex::decode("02da0014ef0d552a4bf2d693ec2b6fe8b5411d66").unwrap();
+        for require in [true, false] {
+            let config = ClientConfig::default().with_require_message_authenticator(require);
+            let mut c = Client::new(&b"xyzzy5461"[..], config);
+            let now = Instant::now();
+            let mut rng = StdRng::seed_from_u64(0);
+            // Burn identifiers 0..=0xd9.
+            for _ in 0..0xda {
+                let id = c.start(Code::STATUS_SERVER, vec![], now, &mut rng).unwrap();
+                assert!(c.cancel(id));
+            }
+            let mut replay = Replay(request[4..20].to_vec());
+            let id = c
+                .start(Code::STATUS_SERVER, vec![], now, &mut replay)
+                .unwrap();
+            let sent = std::iter::from_fn(|| c.poll_transmit()).last().unwrap();
+            assert_eq!(sent, request);
+            let got = c.handle_datagram(&response, now);
+            if require {
+                assert!(got.is_none());
+                assert_eq!(c.stats().dropped_bad_message_authenticator, 1);
+            } else {
+                let (rid, r) = got.unwrap();
+                assert_eq!(rid, id);
+                assert_eq!(r.code(), Code::ACCESS_ACCEPT);
+            }
+        }
+    }
+
     #[test]
     fn cancel_frees_the_identifier() {
         let mut rng = StdRng::seed_from_u64(10);
@@ -847,6 +927,8 @@ mod tests {
         let id = c.start(Code::STATUS_SERVER, vec![], now, &mut rng).unwrap();
         assert!(c.cancel(id));
         assert!(!c.cancel(id));
+        // The queued first transmission was withdrawn.
+        assert!(c.poll_transmit().is_none());
         assert_eq!(c.in_flight(), 0);
         assert_eq!(c.poll_timeout(), None);
     }

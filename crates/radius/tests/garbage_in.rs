@@ -94,6 +94,34 @@ proptest! {
     }
 
     #[test]
+    fn parse_random_bodies_behind_a_valid_header(
+        code in any::<u8>(),
+        id in any::<u8>(),
+        auth in any::<[u8; 16]>(),
+        body in proptest::collection::vec(any::<u8>(), 0..600),
+        padding in proptest::collection::vec(any::<u8>(), 0..8),
+    ) {
+        let len = 20 + body.len();
+        let mut b = vec![code, id];
+        b.extend_from_slice(&(len as u16).to_be_bytes());
+        b.extend_from_slice(&auth);
+        b.extend_from_slice(&body);
+        b.extend_from_slice(&padding);
+        match Packet::parse(&b) {
+            Ok(p) => {
+                prop_assert_eq!(p.buffer_len(), len);
+                prop_assert_eq!(p.to_bytes().unwrap(), &b[..len]);
+                let _ = p.eap_message();
+                let _ = p.vendor_specific().count();
+            }
+            Err(e) => prop_assert!(
+                matches!(e, gridguard_radius::Error::BadAttribute { offset } if offset >= 20 && offset < len),
+                "{:?}", e
+            ),
+        }
+    }
+
+    #[test]
     fn packets_round_trip(p in packet()) {
         match p.to_bytes() {
             Ok(bytes) => prop_assert_eq!(Packet::parse(&bytes).unwrap(), p),

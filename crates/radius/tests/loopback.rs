@@ -170,3 +170,43 @@ async fn server_with_wrong_secret_is_not_believed() {
     assert_eq!(pending.await.unwrap().unwrap_err(), Error::Timeout);
     assert_eq!(client.stats().dropped_bad_authenticator, 1);
 }
+
+#[tokio::test]
+async fn abandoned_request_is_withdrawn_not_retransmitted() {
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let config = ClientConfig::default()
+        .with_initial_timeout(Duration::from_millis(20))
+        .with_max_retransmissions(3)
+        .with_max_duration(None);
+    let client = AsyncClient::connect(silent.local_addr().unwrap(), SECRET, config)
+        .await
+        .unwrap();
+    // The caller gives up long before the first retransmission timer.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(1),
+        client.request(Code::ACCESS_REQUEST, identity(b"gone", 1)),
+    )
+    .await;
+    assert!(abandoned.is_err());
+    // A later request completes its whole retransmission schedule; by then the driver has
+    // woken on several timers and must have withdrawn the abandoned request.
+    let r = client
+        .request(Code::ACCESS_REQUEST, identity(b"kept", 1))
+        .await;
+    assert_eq!(r.unwrap_err(), Error::Timeout);
+    let stats = client.stats();
+    assert_eq!(stats.timeouts, 1, "only the kept request timed out");
+    assert_eq!(
+        stats.retransmissions, 3,
+        "only the kept request was retransmitted"
+    );
+    // The silent server saw at most one copy of the abandoned request.
+    let mut buf = [0u8; 4096];
+    let mut users = Vec::new();
+    while let Ok(n) = silent.try_recv(&mut buf) {
+        let p = gridguard_radius::Packet::parse(&buf[..n]).unwrap();
+        users.push(p.user_name().unwrap().to_vec());
+    }
+    assert!(users.iter().filter(|u| u.as_slice() == b"gone").count() <= 1);
+    assert_eq!(users.iter().filter(|u| u.as_slice() == b"kept").count(), 4);
+}
