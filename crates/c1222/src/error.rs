@@ -87,6 +87,9 @@ pub enum Error {
     /// The security mode bits say 3 (reserved) or a mode the operation does not accept.
     #[error("unsupported security mode {0}")]
     UnsupportedSecurityMode(u8),
+    /// The message's security mode is below the association's policy.
+    #[error("security mode {0} below policy")]
+    SecurityBelowPolicy(u8),
     /// A protected message lacks the calling-authentication-value with key id and IV.
     #[error("protected message has no C12.22 key id / IV element")]
     MissingKeyIdOrIv,

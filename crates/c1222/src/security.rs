@@ -394,7 +394,7 @@ impl<K: KeyLookup> Association<K> {
             return Err(Error::UnsupportedSecurityMode(mode.0));
         }
         if mode.0 < self.config.min_security_mode.0 {
-            return Err(Error::UnsupportedSecurityMode(mode.0));
+            return Err(Error::SecurityBelowPolicy(mode.0));
         }
         let calling = apdu
             .calling_ap_title

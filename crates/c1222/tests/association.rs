@@ -168,7 +168,7 @@ fn policy_and_key_errors() {
         .unwrap();
     assert_eq!(
         head_end.receive(now, &clear).unwrap_err(),
-        Error::UnsupportedSecurityMode(0)
+        Error::SecurityBelowPolicy(0)
     );
     // Unknown key id on the sending side and on the receiving side.
     assert_eq!(

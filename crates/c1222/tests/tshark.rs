@@ -14,8 +14,8 @@ use std::process::Command;
 use gridguard_c1222::pcap::PcapWriter;
 use gridguard_c1222::security::{Association, AssociationConfig};
 use gridguard_c1222::{
-    AcseApdu, ApTitle, Epsem, EpsemControl, Integer, ObjectId, Request, ResponseControl,
-    SecurityMode, Service, TableId, C1222_PORT,
+    AcseApdu, ApTitle, Epsem, EpsemControl, Integer, ObjectId, RelativeOid, Request,
+    ResponseControl, SecurityMode, Service, TableId, C1222_PORT,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -35,6 +35,15 @@ fn tshark_available() -> bool {
 /// Runs tshark over `pcap` with the given (key id, key) table; returns (crypto_good,
 /// crypto_bad) per packet.
 fn tshark_verdicts(pcap: &[u8], keys: &[(u8, [u8; 16])], tag: &str) -> Vec<(bool, bool)> {
+    tshark_verdicts_with(pcap, keys, tag, &[])
+}
+
+fn tshark_verdicts_with(
+    pcap: &[u8],
+    keys: &[(u8, [u8; 16])],
+    tag: &str,
+    extra: &[&str],
+) -> Vec<(bool, bool)> {
     let path =
         std::env::temp_dir().join(format!("gridguard-c1222-{}-{tag}.pcap", std::process::id()));
     std::fs::write(&path, pcap).unwrap();
@@ -42,7 +51,8 @@ fn tshark_verdicts(pcap: &[u8], keys: &[(u8, [u8; 16])], tag: &str) -> Vec<(bool
     cmd.arg("-n")
         .arg("-r")
         .arg(&path)
-        .args(["-o", "c1222.decrypt:TRUE"]);
+        .args(["-o", "c1222.decrypt:TRUE"])
+        .args(extra);
     for (id, key) in keys {
         cmd.arg("-o").arg(format!(
             "uat:c1222_decryption_table:\"{id:x}\",{}",
@@ -207,4 +217,45 @@ fn tshark_verifies_rebuilt_paper_vectors() {
             (false, true)
         ]
     );
+}
+
+#[test]
+fn tshark_verifies_relative_ap_titles_against_the_base_oid() {
+    if !tshark_available() {
+        eprintln!("skipping: tshark is not installed");
+        return;
+    }
+    // Wireshark's relative form is the context-tagged one (0x80); it expands it against
+    // c1222.baseoid before authenticating, as our CanonOptions::base_oid does.
+    let base = ObjectId::from_arcs(&[2, 16, 124, 113620, 1, 22]).unwrap();
+    let mut cfg = AssociationConfig::default();
+    cfg.canon.base_oid = Some(base);
+    let keys = |_: &ApTitle, id: u8| (id == 5).then(|| Zeroizing::new(KEY));
+    let mut assoc = Association::new(cfg, keys);
+    let mut rng = StdRng::seed_from_u64(22);
+    let mut msgs = Vec::new();
+    for (i, mode) in [SecurityMode::CLEARTEXT_AUTH, SecurityMode::CIPHERTEXT_AUTH]
+        .into_iter()
+        .enumerate()
+    {
+        let mut apdu = request(mode, 100 + i as u32);
+        apdu.called_ap_title = Some(ApTitle::RelativeContextTagged(
+            RelativeOid::from_arcs(&[0, 1]).unwrap(),
+        ));
+        apdu.calling_ap_title = Some(ApTitle::RelativeContextTagged(
+            RelativeOid::from_arcs(&[0, 77]).unwrap(),
+        ));
+        msgs.push(assoc.seal(apdu, 5, &mut rng).unwrap());
+    }
+    let pcap = pcap_of(&msgs);
+    let with_base = tshark_verdicts_with(
+        &pcap,
+        &[(5, KEY)],
+        "relative",
+        &["-o", "c1222.baseoid:2.16.124.113620.1.22"],
+    );
+    assert_eq!(with_base, vec![(true, false), (true, false)]);
+    // Without the base OID Wireshark authenticates a different cleartext: both fail.
+    let without = tshark_verdicts(&pcap, &[(5, KEY)], "relative-nobase");
+    assert_eq!(without, vec![(false, true), (false, true)]);
 }
