@@ -47,6 +47,18 @@ impl From<&[u8]> for Secret {
     }
 }
 
+impl<const N: usize> From<&[u8; N]> for Secret {
+    fn from(s: &[u8; N]) -> Self {
+        Secret::new(s.as_slice())
+    }
+}
+
+impl From<Vec<u8>> for Secret {
+    fn from(s: Vec<u8>) -> Self {
+        Secret::new(s)
+    }
+}
+
 impl From<&str> for Secret {
     fn from(s: &str) -> Self {
         Secret::new(s.as_bytes())

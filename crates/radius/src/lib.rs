@@ -12,6 +12,42 @@
 //!
 //! The cores own no socket and read no clock: they take bytes and `now` and hand back bytes,
 //! events and their next deadline. Randomness is injected.
+//!
+//! One EAP round trip between the two cores, in memory:
+//!
+//! ```
+//! use std::time::Instant;
+//! use gridguard_radius::*;
+//!
+//! # fn main() -> Result<(), Error> {
+//! let mut rng = rand_core::OsRng;
+//! let now = Instant::now();
+//! let mut client = Client::new(b"secret", ClientConfig::default());
+//! let handler = |req: &AccessRequest, _now: Instant| {
+//!     let eap = req.eap_message().unwrap_or_default();
+//!     // A real handler runs an EAP server here.
+//!     Reply::accept_with_msk(&[3, eap.get(1).copied().unwrap_or(0), 0, 4], &[7u8; 64])
+//!         .unwrap_or_else(Reply::discard)
+//! };
+//! let mut server = Server::new(b"secret", handler, ServerConfig::default());
+//!
+//! // EAP-Response/Identity "meter1".
+//! let mut attrs = vec![Attribute::new(AttributeType::USER_NAME, b"meter1".to_vec())];
+//! attrs.extend(eap_message_attributes(b"\x02\x01\x00\x0b\x01meter1"));
+//! let id = client.start(Code::ACCESS_REQUEST, attrs, now, &mut rng)?;
+//! let request = client.poll_transmit().expect("queued by start");
+//!
+//! let from = "127.0.0.1:50000".parse().expect("address");
+//! let reply = server.handle_datagram(from, &request, now).expect("answered");
+//!
+//! let (done, response) = client.handle_datagram(&reply, now).expect("verified");
+//! assert_eq!(done, id);
+//! assert_eq!(response.code(), Code::ACCESS_ACCEPT);
+//! assert_eq!(response.eap_message().as_deref(), Some(&[3, 1, 0, 4][..]));
+//! assert_eq!(*response.mppe_keys().expect("keys").msk(), vec![7u8; 64]);
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 mod attribute;
