@@ -280,11 +280,17 @@ pub struct Registration {
     pub ap_title: ApTitle,
     /// Electronic serial number (a universal id element).
     pub electronic_serial_number: ApTitle,
-    /// Native (lower layer) address.
+    /// Native (lower layer) address (at most 255 bytes: one length octet).
     pub native_address: Vec<u8>,
     /// Registration period in seconds (24 bits).
     pub registration_period: u32,
+    /// `<my-domain-pattern>` (length-prefixed, at most 255 bytes); on the wire exactly when
+    /// bit 7 of `node_type` is set, which [`Epsem::emit`] enforces.
+    pub my_domain_pattern: Option<Vec<u8>>,
 }
+
+/// Node-type bit saying a `<my-domain-pattern>` follows the registration period.
+pub const NODE_TYPE_MY_DOMAIN_PATTERN: u8 = 0x80;
 
 /// A request service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -482,10 +488,12 @@ impl Request {
             Request::FullRead { .. } => RequestCode::FULL_READ,
             Request::DefaultRead => RequestCode::DEFAULT_READ,
             Request::PartialReadOffset { .. } => RequestCode::PARTIAL_READ_OFFSET,
-            Request::PartialReadIndex { index, .. } => RequestCode(0x30 + index.len() as u8),
+            Request::PartialReadIndex { index, .. } => RequestCode(0x30 + index.len().min(9) as u8),
             Request::FullWrite { .. } => RequestCode::FULL_WRITE,
             Request::PartialWriteOffset { .. } => RequestCode::PARTIAL_WRITE_OFFSET,
-            Request::PartialWriteIndex { index, .. } => RequestCode(0x40 + index.len() as u8),
+            Request::PartialWriteIndex { index, .. } => {
+                RequestCode(0x40 + index.len().min(9) as u8)
+            }
             Request::Logon { .. } => RequestCode::LOGON,
             Request::Security { .. } => RequestCode::SECURITY,
             Request::Logoff => RequestCode::LOGOFF,
@@ -586,9 +594,15 @@ impl Request {
                 device_class.copy_from_slice(r.take(4)?);
                 let ap_title = read_ap_title(r)?;
                 let electronic_serial_number = read_ap_title(r)?;
-                let n = r.u16()?;
+                let n = r.u8()?;
                 let native_address = r.take(usize::from(n))?.to_vec();
                 let registration_period = r.u24()?;
+                let my_domain_pattern = if node_type & NODE_TYPE_MY_DOMAIN_PATTERN != 0 {
+                    let n = r.u8()?;
+                    Some(r.take(usize::from(n))?.to_vec())
+                } else {
+                    None
+                };
                 Request::Registration(Registration {
                     node_type,
                     connection_type,
@@ -597,6 +611,7 @@ impl Request {
                     electronic_serial_number,
                     native_address,
                     registration_period,
+                    my_domain_pattern,
                 })
             }
             _ => Request::Other {
@@ -697,16 +712,28 @@ impl Request {
             | Request::Resolve { ap_title }
             | Request::Trace { ap_title } => ap_title.emit(out)?,
             Request::Registration(reg) => {
-                out.push(reg.node_type);
+                let flag = reg.my_domain_pattern.is_some();
+                let node_type = if flag {
+                    reg.node_type | NODE_TYPE_MY_DOMAIN_PATTERN
+                } else {
+                    reg.node_type & !NODE_TYPE_MY_DOMAIN_PATTERN
+                };
+                out.push(node_type);
                 out.push(reg.connection_type);
                 out.extend_from_slice(&reg.device_class);
                 reg.ap_title.emit(out)?;
                 reg.electronic_serial_number.emit(out)?;
-                let n = u16::try_from(reg.native_address.len())
+                let n = u8::try_from(reg.native_address.len())
                     .map_err(|_| Error::TooLarge("native address"))?;
-                put_u16(out, n);
+                out.push(n);
                 out.extend_from_slice(&reg.native_address);
                 put_u24(out, reg.registration_period)?;
+                if let Some(p) = &reg.my_domain_pattern {
+                    let n =
+                        u8::try_from(p.len()).map_err(|_| Error::TooLarge("my-domain-pattern"))?;
+                    out.push(n);
+                    out.extend_from_slice(p);
+                }
             }
             Request::Other { data, .. } => out.extend_from_slice(data),
         }
@@ -755,6 +782,10 @@ pub struct Epsem {
     pub ed_class: Option<[u8; 4]>,
     /// The services, at least one.
     pub services: Vec<Service>,
+    /// Whether the service list ends with a zero `<service-length>` octet. IEEE 1703-2012
+    /// readers (e.g. the INL/ICSNPP parser) expect it; C12Adapter and the EAX′ paper vectors
+    /// omit it. Accepted either way and reproduced as received.
+    pub end_marker: bool,
 }
 
 impl Epsem {
@@ -770,10 +801,15 @@ impl Epsem {
             None
         };
         let mut services = Vec::new();
+        let mut end_marker = false;
         while !r.is_empty() {
             let len = r.length()?;
             let at = r.offset();
             if len == 0 {
+                if r.is_empty() && !services.is_empty() {
+                    end_marker = true;
+                    break;
+                }
                 return Err(Error::MalformedService {
                     code: 0,
                     offset: at,
@@ -789,6 +825,7 @@ impl Epsem {
             control,
             ed_class,
             services,
+            end_marker,
         })
     }
 
@@ -810,6 +847,9 @@ impl Epsem {
             s.emit(&mut one)?;
             put_length(out, one.len())?;
             out.extend_from_slice(&one);
+        }
+        if self.end_marker {
+            out.push(0);
         }
         Ok(())
     }
@@ -843,6 +883,21 @@ mod tests {
             })]
         );
         assert_eq!(e.to_bytes().unwrap(), body);
+    }
+
+    #[test]
+    fn end_marker_is_optional_and_reproduced() {
+        let with = hex::decode("800330000100").unwrap();
+        let e = Epsem::parse(&with).unwrap();
+        assert!(e.end_marker);
+        assert_eq!(e.to_bytes().unwrap(), with);
+        let without = Epsem::parse(&with[..5]).unwrap();
+        assert!(!without.end_marker);
+        assert_eq!(without.services, e.services);
+        // A zero length anywhere but at the very end, or with no service before it, is refused.
+        assert!(Epsem::parse(&hex::decode("80000330000100").unwrap()).is_err());
+        assert!(Epsem::parse(&hex::decode("8003300001000100").unwrap()).is_err());
+        assert!(Epsem::parse(&[0x80, 0x00]).is_err());
     }
 
     #[test]

@@ -51,6 +51,7 @@ fn message(mode: SecurityMode, invocation: u32) -> AcseApdu {
     let epsem = Epsem {
         control: EpsemControl::new(mode, ResponseControl::ON_EXCEPTION),
         ed_class: Some(*b"GGRD"),
+        end_marker: false,
         services: vec![Service::Request(Request::FullWrite {
             table: TableId(2049),
             data: b"interval data".to_vec(),

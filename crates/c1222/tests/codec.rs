@@ -212,6 +212,7 @@ fn service_layouts() {
     let e = Epsem {
         control: EpsemControl::new(SecurityMode::CLEARTEXT, ResponseControl::ALWAYS),
         ed_class: None,
+        end_marker: false,
         services: vec![
             Service::Request(Request::PartialReadOffset {
                 table: TableId(0x0840),
@@ -241,6 +242,7 @@ fn service_layouts() {
     let long = Epsem {
         control: EpsemControl(0x80),
         ed_class: None,
+        end_marker: false,
         services: vec![Service::Request(Request::FullWrite {
             table: TableId(1),
             data: vec![7; 200],
@@ -253,6 +255,7 @@ fn service_layouts() {
     let wide = Epsem {
         control: EpsemControl(0x80),
         ed_class: None,
+        end_marker: false,
         services: vec![Service::Request(Request::PartialReadOffset {
             table: TableId(1),
             offset: 0x100_0000,

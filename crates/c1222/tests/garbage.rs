@@ -120,17 +120,19 @@ fn request() -> impl Strategy<Value = Request> {
             title(),
             title(),
             prop::collection::vec(any::<u8>(), 0..20),
-            0u32..0x100_0000
+            0u32..0x100_0000,
+            proptest::option::of(prop::collection::vec(any::<u8>(), 0..8)),
         )
-            .prop_map(|(a, e, n, p)| {
+            .prop_map(|(a, e, n, p, d)| {
                 Request::Registration(gridguard_c1222::epsem::Registration {
-                    node_type: 1,
+                    node_type: if d.is_some() { 0x81 } else { 0x01 },
                     connection_type: 2,
                     device_class: *b"GGMT",
                     ap_title: a,
                     electronic_serial_number: e,
                     native_address: n,
                     registration_period: p,
+                    my_domain_pattern: d,
                 })
             }),
     ]
@@ -153,11 +155,13 @@ fn epsem() -> impl Strategy<Value = Epsem> {
         any::<u8>(),
         any::<Option<[u8; 4]>>(),
         prop::collection::vec(service(), 1..4),
+        any::<bool>(),
     )
-        .prop_map(|(c, ed, s)| Epsem {
+        .prop_map(|(c, ed, s, end)| Epsem {
             control: EpsemControl(c).with_flag(EpsemControl::ED_CLASS_INCLUDED, ed.is_some()),
             ed_class: ed,
             services: s,
+            end_marker: end,
         })
 }
 

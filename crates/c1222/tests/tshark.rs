@@ -104,6 +104,7 @@ fn request(mode: SecurityMode, invocation: u32) -> AcseApdu {
     let epsem = Epsem {
         control: EpsemControl::new(mode, ResponseControl::ALWAYS),
         ed_class: None,
+        end_marker: false,
         services: vec![
             Service::Request(Request::FullRead { table: TableId(1) }),
             Service::Request(Request::PartialReadOffset {
