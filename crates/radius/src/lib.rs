@@ -73,7 +73,10 @@ pub use client::{Client, ClientConfig, ClientEvent, ClientStats, RequestId, Resp
 pub use code::{AttributeType, Code};
 pub use error::Error;
 pub use mppe::MppeKeys;
-pub use packet::{eap_message_attributes, Packet, AUTHENTICATOR_LEN, HEADER_LEN, MAX_PACKET_LEN};
+pub use packet::{
+    eap_message_attributes, eap_request_attributes, Packet, AUTHENTICATOR_LEN, HEADER_LEN,
+    MAX_PACKET_LEN,
+};
 pub use server::{
     AccessHandler, AccessRequest, Reply, ReplyKind, Server, ServerConfig, ServerStats,
 };

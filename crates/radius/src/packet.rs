@@ -163,6 +163,25 @@ pub fn eap_message_attributes(eap: &[u8]) -> Vec<Attribute> {
         .collect()
 }
 
+/// The attributes of an EAP pass-through Access-Request (RFC 3579 §2.1): User-Name if
+/// given, the State of the previous Access-Challenge if any, then the EAP packet split into
+/// EAP-Message attributes. The Message-Authenticator is added by [`Client::start`](crate::Client::start).
+pub fn eap_request_attributes(
+    eap: &[u8],
+    user_name: Option<&[u8]>,
+    state: Option<&[u8]>,
+) -> Vec<Attribute> {
+    let mut attributes = Vec::new();
+    if let Some(u) = user_name {
+        attributes.push(Attribute::new(AttributeType::USER_NAME, u));
+    }
+    if let Some(s) = state {
+        attributes.push(Attribute::new(AttributeType::STATE, s));
+    }
+    attributes.extend(eap_message_attributes(eap));
+    attributes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +289,12 @@ mod tests {
         assert_eq!(back.eap_message().unwrap(), eap);
         assert_eq!(back.state(), Some(&b"s1"[..]));
         assert_eq!(Packet::new(Code::ACCESS_ACCEPT, 0).eap_message(), None);
+        let mut q = Packet::new(Code::ACCESS_REQUEST, 1);
+        q.attributes = eap_request_attributes(&eap, Some(b"meter1"), Some(b"s1"));
+        assert_eq!(q.user_name(), Some(&b"meter1"[..]));
+        assert_eq!(q.state(), Some(&b"s1"[..]));
+        assert_eq!(q.eap_message().unwrap(), eap);
+        assert_eq!(eap_request_attributes(&[], None, None).len(), 1);
         assert_eq!(eap_message_attributes(&[]).len(), 1);
     }
 }

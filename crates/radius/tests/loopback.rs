@@ -210,3 +210,26 @@ async fn abandoned_request_is_withdrawn_not_retransmitted() {
     assert!(users.iter().filter(|u| u.as_slice() == b"gone").count() <= 1);
     assert_eq!(users.iter().filter(|u| u.as_slice() == b"kept").count(), 4);
 }
+
+#[tokio::test]
+async fn works_over_ipv6_loopback() {
+    let socket = UdpSocket::bind("[::1]:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = Server::new(SECRET, TwoRounds::default(), ServerConfig::default());
+    let task = tokio::spawn(serve(socket, server, async {
+        let _ = stopped.await;
+    }));
+    let client = AsyncClient::connect(addr, SECRET, ClientConfig::default())
+        .await
+        .unwrap();
+    assert!(client.local_addr().ip().is_loopback() && client.local_addr().is_ipv6());
+    let attrs =
+        gridguard_radius::eap_request_attributes(&[2, 1, 0, 7, 1, b'v', b'6'], Some(b"v6"), None);
+    let r = client.request(Code::ACCESS_REQUEST, attrs).await.unwrap();
+    assert_eq!(r.code(), Code::ACCESS_CHALLENGE);
+    assert_eq!(r.state(), Some(&b"st-v6"[..]));
+    stop.send(()).unwrap();
+    let server = task.await.unwrap().unwrap();
+    assert_eq!(server.stats().requests, 1);
+}
