@@ -2,7 +2,7 @@
 //! and reply encoding. The EAP work is the [`AccessHandler`]'s.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand_core::{CryptoRng, OsRng, RngCore};
@@ -255,6 +255,8 @@ pub struct ServerStats {
     pub duplicates: u64,
     /// Datagrams dropped: unparsable.
     pub dropped_malformed: u64,
+    /// Datagrams dropped: from an address with no shared secret.
+    pub dropped_unknown_client: u64,
     /// Datagrams dropped: a code this server does not serve.
     pub dropped_unsupported_code: u64,
     /// Datagrams dropped: Message-Authenticator missing where required.
@@ -277,7 +279,8 @@ struct CacheEntry {
 
 /// The sans-IO RADIUS server with one shared secret.
 pub struct Server<H, R = OsRng> {
-    secret: Secret,
+    secret: Option<Secret>,
+    clients: HashMap<IpAddr, Secret>,
     handler: H,
     rng: R,
     config: ServerConfig,
@@ -308,7 +311,8 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
     /// A server with an injected RNG (used for MPPE salts).
     pub fn with_rng(secret: impl Into<Secret>, handler: H, config: ServerConfig, rng: R) -> Self {
         Server {
-            secret: secret.into(),
+            secret: Some(secret.into()),
+            clients: HashMap::new(),
             handler,
             rng,
             config,
@@ -322,6 +326,27 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
     /// Counters so far.
     pub fn stats(&self) -> ServerStats {
         self.stats
+    }
+
+    /// Gives the client at `ip` its own shared secret (like hostapd's
+    /// `radius_server_clients` file). Clients without an entry use the default secret.
+    pub fn add_client(&mut self, ip: IpAddr, secret: impl Into<Secret>) {
+        self.clients.insert(ip, secret.into());
+    }
+
+    /// Removes the default secret, so that only clients added with
+    /// [`add_client`](Self::add_client) are served; others are dropped and counted in
+    /// [`ServerStats::dropped_unknown_client`].
+    pub fn only_known_clients(&mut self) {
+        self.secret = None;
+    }
+
+    fn secret_for(&self, ip: IpAddr) -> Option<Secret> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        self.clients.get(&ip).or(self.secret.as_ref()).cloned()
     }
 
     /// The handler.
@@ -341,8 +366,9 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
 
     /// Handles one datagram from `from`; returns the bytes to send back to `from`, if any.
     ///
-    /// Drops (and counts) unparsable packets, codes other than Access-Request and
-    /// Status-Server, and packets whose Message-Authenticator is missing or wrong. A
+    /// Drops (and counts) unparsable packets, packets from addresses without a secret,
+    /// codes other than Access-Request and Status-Server, and packets whose
+    /// Message-Authenticator is missing or wrong. A
     /// retransmission (same source, identifier and Request Authenticator within the
     /// duplicate window) gets the cached reply without calling the handler again.
     pub fn handle_datagram(
@@ -360,6 +386,11 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
                 return None;
             }
         };
+        let Some(secret) = self.secret_for(from.ip()) else {
+            tracing::debug!(%from, "RADIUS request dropped: unknown client");
+            self.stats.dropped_unknown_client += 1;
+            return None;
+        };
         let status = packet.code == Code::STATUS_SERVER && self.config.answer_status_server;
         if packet.code != Code::ACCESS_REQUEST && !status {
             self.stats.dropped_unsupported_code += 1;
@@ -369,7 +400,7 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
         match verify_message_authenticator(
             datagram,
             &packet.authenticator,
-            self.secret.expose(),
+            secret.expose(),
             packet.has_eap_message(),
         ) {
             Ok(true) => {}
@@ -393,7 +424,7 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
         if status {
             // RFC 5997 §3: not subject to duplicate detection.
             self.stats.status_server += 1;
-            return self.encode(Reply::accept(&[]), &packet);
+            return self.encode(&secret, Reply::accept(&[]), &packet);
         }
 
         let key = (from, packet.identifier);
@@ -410,12 +441,12 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
             packet,
         };
         let reply = self.handler.handle(&request, now);
-        let bytes = self.encode(reply, &request.packet);
+        let bytes = self.encode(&secret, reply, &request.packet);
         self.remember(key, request.packet.authenticator, bytes.clone(), now);
         bytes
     }
 
-    fn encode(&mut self, reply: Reply, request: &Packet) -> Option<Vec<u8>> {
+    fn encode(&mut self, secret: &Secret, reply: Reply, request: &Packet) -> Option<Vec<u8>> {
         let code = match reply.kind {
             ReplyKind::Challenge => Code::ACCESS_CHALLENGE,
             ReplyKind::Accept => Code::ACCESS_ACCEPT,
@@ -425,7 +456,7 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
                 return None;
             }
         };
-        match self.try_encode(code, reply, request) {
+        match self.try_encode(secret.expose(), code, reply, request) {
             Ok(bytes) => Some(bytes),
             Err(e) => {
                 tracing::warn!(error = %e, "RADIUS reply could not be encoded");
@@ -435,7 +466,13 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
         }
     }
 
-    fn try_encode(&mut self, code: Code, reply: Reply, request: &Packet) -> Result<Vec<u8>, Error> {
+    fn try_encode(
+        &mut self,
+        secret: &[u8],
+        code: Code,
+        reply: Reply,
+        request: &Packet,
+    ) -> Result<Vec<u8>, Error> {
         let mut p = Packet::new(code, request.identifier);
         p.attributes.push(message_authenticator_placeholder());
         p.attributes.extend(
@@ -447,7 +484,7 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
         if let (ReplyKind::Accept, Some(keys)) = (reply.kind, &reply.mppe) {
             p.attributes.extend(mppe_attributes(
                 keys,
-                self.secret.expose(),
+                secret,
                 &request.authenticator,
                 &mut self.rng,
             )?);
@@ -455,7 +492,7 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
         // RFC 2865 §5.33: Proxy-State is copied unmodified and in order.
         p.attributes
             .extend(request.attributes_of(AttributeType::PROXY_STATE).cloned());
-        encode_response(&p, &request.authenticator, self.secret.expose())
+        encode_response(&p, &request.authenticator, secret)
     }
 
     fn remember(
@@ -692,6 +729,41 @@ mod tests {
             .unwrap();
         assert_eq!(&*keys.msk(), &msk[..]);
         assert_eq!(p.eap_message().unwrap(), [3, 7, 0, 4]);
+    }
+
+    #[test]
+    fn per_client_secrets() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut s = server();
+        let other: SocketAddr = "127.0.0.2:40000".parse().unwrap();
+        s.add_client(other.ip(), b"other-secret");
+        let now = Instant::now();
+        // The default secret still serves 127.0.0.1, but no longer 127.0.0.2.
+        let (_, b) = request(1, &[2, 1, 0, 4], &mut rng);
+        assert!(s.handle_datagram(from(), &b, now).is_some());
+        assert!(s.handle_datagram(other, &b, now).is_none());
+        assert_eq!(s.stats().dropped_bad_message_authenticator, 1);
+        // A request signed with 127.0.0.2's own secret is answered under that secret.
+        let mut p = Packet::new(Code::ACCESS_REQUEST, 2);
+        p.authenticator = random_authenticator(&mut rng);
+        p.attributes.push(message_authenticator_placeholder());
+        p.attributes
+            .push(Attribute::new(AttributeType::USER_NAME, b"meter1".to_vec()));
+        p.attributes.extend(eap_message_attributes(&[2, 2, 0, 4]));
+        let b2 = encode_request(&p, b"other-secret").unwrap();
+        let reply = s.handle_datagram(other, &b2, now).unwrap();
+        verify_response_authenticator(&reply, &p.authenticator, b"other-secret").unwrap();
+        // IPv4-mapped IPv6 sources find the IPv4 entry.
+        let mapped: SocketAddr = "[::ffff:127.0.0.2]:40000".parse().unwrap();
+        let mut p3 = p.clone();
+        p3.identifier = 3;
+        let b3 = encode_request(&p3, b"other-secret").unwrap();
+        assert!(s.handle_datagram(mapped, &b3, now).is_some());
+        // Without a default secret, unknown addresses are dropped and counted.
+        s.only_known_clients();
+        let (_, b4) = request(4, &[2, 4, 0, 4], &mut rng);
+        assert!(s.handle_datagram(from(), &b4, now).is_none());
+        assert_eq!(s.stats().dropped_unknown_client, 1);
     }
 
     #[test]
