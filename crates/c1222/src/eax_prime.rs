@@ -2,6 +2,9 @@
 //! (A. Moise, E. Beroset, T. Phinney, M. Burns, "EAX' Cipher Mode", May 2011), with AES-128.
 //!
 //! Built from the RustCrypto AES block cipher (for the CMAC′ chain) and `ctr` (for the keystream).
+//! The `cmac` crate cannot be used for CMAC′: its subkeys come from big-endian doubling and its
+//! chain starts at zero, while EAX′ starts the chain at D or Q and doubles little-endian; only
+//! that chaining (a few lines over `BlockEncrypt`) is written here, AES itself is RustCrypto's.
 //! The per-key state — the AES key schedule and the two derived blocks D and Q — is computed once
 //! in [`EaxPrime::new`].
 //!

@@ -260,3 +260,48 @@ fn tshark_verifies_relative_ap_titles_against_the_base_oid() {
     let without = tshark_verdicts(&pcap, &[(5, KEY)], "relative-nobase");
     assert_eq!(without, vec![(false, true), (false, true)]);
 }
+
+#[test]
+fn tshark_verifies_every_covered_header_element() {
+    if !tshark_available() {
+        eprintln!("skipping: tshark is not installed");
+        return;
+    }
+    // Application context, called AP invocation id, calling AE qualifier and mechanism name are
+    // all part of the canonified cleartext; Wireshark must agree on their layout.
+    let keys = |_: &ApTitle, id: u8| (id == 1).then(|| Zeroizing::new(KEY));
+    let mut assoc = Association::new(AssociationConfig::default(), keys);
+    let mut rng = StdRng::seed_from_u64(4);
+    let mut msgs = Vec::new();
+    for (i, mode) in [SecurityMode::CLEARTEXT_AUTH, SecurityMode::CIPHERTEXT_AUTH]
+        .into_iter()
+        .enumerate()
+    {
+        let mut apdu = request(mode, 300 + i as u32);
+        apdu.application_context = Some(ObjectId::from_arcs(&[2, 16, 124, 113620, 1, 22]).unwrap());
+        apdu.called_ap_invocation_id = Some(Integer::from_u32(77));
+        apdu.calling_ae_qualifier = Some(Integer::from_u32(4));
+        apdu.mechanism_name =
+            Some(ObjectId::from_arcs(&[2, 16, 124, 113620, 1, 22, 2, 1]).unwrap());
+        let wire = assoc.seal(apdu, 1, &mut rng).unwrap();
+        let parsed = AcseApdu::parse(&wire).unwrap();
+        assert_eq!(
+            parsed.element_tags(),
+            [0xa1, 0xa2, 0xa4, 0xa6, 0xa7, 0xa8, 0x8b, 0xac, 0xbe]
+        );
+        msgs.push(wire);
+    }
+    // Same messages with the mechanism name's last byte changed: must fail.
+    for m in msgs.clone() {
+        let mut bad = m.clone();
+        let pos = bad.iter().position(|b| *b == 0x8b).unwrap();
+        let len = usize::from(bad[pos + 1]);
+        bad[pos + 1 + len] ^= 0x01;
+        msgs.push(bad);
+    }
+    let verdicts = tshark_verdicts(&pcap_of(&msgs), &[(1, KEY)], "all-elements");
+    assert_eq!(
+        verdicts,
+        vec![(true, false), (true, false), (false, true), (false, true)]
+    );
+}
