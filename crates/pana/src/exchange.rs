@@ -23,6 +23,15 @@ pub(crate) struct Outstanding {
     pub retransmissions: u32,
 }
 
+/// A request waiting for the single request slot (RFC 5191 allows one outstanding request
+/// per direction, and sequence numbers may not skip). Its sequence number is assigned when
+/// it is sent.
+pub(crate) struct Queued {
+    pub msg: Message,
+    /// Key to sign with instead of the session key (a PAR with C under the new key).
+    pub key: Option<AuthKey>,
+}
+
 /// How a received request relates to the sequence state.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum RxCheck {
@@ -50,6 +59,7 @@ pub(crate) struct Exchange {
     pub last_rx: Option<u32>,
     pub cached: Option<Box<[u8]>>,
     pub out: Option<Box<Outstanding>>,
+    pub queued: Option<Box<Queued>>,
 }
 
 impl Exchange {
@@ -59,6 +69,7 @@ impl Exchange {
             last_rx: None,
             cached: None,
             out: None,
+            queued: None,
         }
     }
 
@@ -106,6 +117,23 @@ impl Exchange {
             retransmissions: 0,
         }));
         now + rt
+    }
+
+    /// After a re-key, signs the outstanding request and the cached answer again under the
+    /// new key, so that their retransmissions still verify at the peer.
+    pub fn resign(&mut self, key: &AuthKey) {
+        if let Some(o) = self.out.as_mut() {
+            let mut b = o.bytes.to_vec();
+            if key.sign(&mut b).is_ok() {
+                o.bytes = b.into();
+            }
+        }
+        if let Some(c) = self.cached.as_mut() {
+            let mut b = c.to_vec();
+            if key.sign(&mut b).is_ok() {
+                *c = b.into();
+            }
+        }
     }
 
     /// Takes the next request sequence number.

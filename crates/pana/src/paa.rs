@@ -23,7 +23,7 @@ use crate::crypto::{
 };
 use crate::error::Error;
 use crate::event::{FailReason, Msk, PaaEvent, Stats};
-use crate::exchange::{nonce, seal, Exchange, Retransmit, RxCheck};
+use crate::exchange::{nonce, seal, Exchange, Queued, Retransmit, RxCheck};
 use crate::message::{Flags, Message, MessageType};
 use crate::timer::{RetransmitConfig, RetryClass, Timer, TimerTable};
 
@@ -73,6 +73,8 @@ pub enum PaaState {
     WaitBackend,
     /// PAR with an EAP request sent, waiting for the PAN.
     WaitPan,
+    /// The PaC answered without EAP-Payload; its EAP response will come in a PAR.
+    WaitPacPar,
     /// PAR with C sent, waiting for PAN with C.
     WaitPanComplete,
     /// Authenticated.
@@ -209,6 +211,9 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
                     break;
                 }
             }
+            if keep == Keep::Yes {
+                flush_queue(sess, &mut self.ctx, now);
+            }
             self.finish(id, keep);
         }
     }
@@ -263,6 +268,9 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
             return;
         };
         let keep = on_message(sess, &mut self.ctx, id, peer, &msg, bytes, now);
+        if keep == Keep::Yes {
+            flush_queue(sess, &mut self.ctx, now);
+        }
         self.finish(id, keep);
     }
 
@@ -327,6 +335,7 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
     fn with_session(
         &mut self,
         session: u32,
+        now: Instant,
         f: impl FnOnce(&mut Session<P>, &mut Ctx<R, P>) -> Result<Keep, Error>,
     ) -> Result<(), Error> {
         let sess = self
@@ -334,14 +343,17 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
             .get_mut(&session)
             .ok_or(Error::UnknownSession(session))?;
         let keep = f(sess, &mut self.ctx)?;
+        if keep == Keep::Yes {
+            flush_queue(sess, &mut self.ctx, now);
+        }
         self.finish(session, keep);
         Ok(())
     }
 
     /// The backend's next EAP request for the PaC.
     pub fn eap_request(&mut self, session: u32, eap: &[u8], now: Instant) -> Result<(), Error> {
-        self.with_session(session, |s, ctx| {
-            if s.state != PaaState::WaitBackend || s.ex.out.is_some() {
+        self.with_session(session, now, |s, ctx| {
+            if s.state != PaaState::WaitBackend {
                 return Err(Error::InvalidState);
             }
             let run = s.run.as_mut().ok_or(Error::InvalidState)?;
@@ -374,8 +386,8 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
         msk: &[u8],
         now: Instant,
     ) -> Result<(), Error> {
-        self.with_session(session, |s, ctx| {
-            if s.state != PaaState::WaitBackend || s.ex.out.is_some() {
+        self.with_session(session, now, |s, ctx| {
+            if s.state != PaaState::WaitBackend {
                 return Err(Error::InvalidState);
             }
             let run = s.run.as_mut().ok_or(Error::InvalidState)?;
@@ -429,8 +441,8 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
         eap_failure: &[u8],
         now: Instant,
     ) -> Result<(), Error> {
-        self.with_session(session, |s, ctx| {
-            if s.state != PaaState::WaitBackend || s.ex.out.is_some() {
+        self.with_session(session, now, |s, ctx| {
+            if s.state != PaaState::WaitBackend {
                 return Err(Error::InvalidState);
             }
             let avps = vec![
@@ -456,8 +468,8 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
     }
 
     /// EAP_TIMEOUT: the backend gave up on this session; the session fails.
-    pub fn eap_timeout(&mut self, session: u32, _now: Instant) -> Result<(), Error> {
-        self.with_session(session, |_, ctx| {
+    pub fn eap_timeout(&mut self, session: u32, now: Instant) -> Result<(), Error> {
+        self.with_session(session, now, |_, ctx| {
             ctx.events.push_back(PaaEvent::Failed {
                 session,
                 reason: FailReason::EapTimeout,
@@ -468,7 +480,7 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
 
     /// Starts a PAA-initiated re-authentication: [`PaaEvent::StartEap`] follows.
     pub fn reauthenticate(&mut self, session: u32, now: Instant) -> Result<(), Error> {
-        self.with_session(session, |s, ctx| {
+        self.with_session(session, now, |s, ctx| {
             if s.state != PaaState::Open || s.run.is_some() {
                 return Err(Error::InvalidState);
             }
@@ -479,7 +491,7 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
 
     /// Pings the PaC (PNR with P); [`PaaEvent::PingAnswered`] follows.
     pub fn ping(&mut self, session: u32, now: Instant) -> Result<(), Error> {
-        self.with_session(session, |s, ctx| {
+        self.with_session(session, now, |s, ctx| {
             if s.key.is_none() || s.ex.out.is_some() || s.state == PaaState::Terminating {
                 return Err(Error::InvalidState);
             }
@@ -499,7 +511,7 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
 
     /// Terminates a session (PTR with Termination-Cause ADMINISTRATIVE).
     pub fn terminate(&mut self, session: u32, now: Instant) -> Result<(), Error> {
-        self.with_session(session, |s, ctx| {
+        self.with_session(session, now, |s, ctx| {
             if s.key.is_none() {
                 ctx.events.push_back(PaaEvent::Terminated {
                     session,
@@ -507,7 +519,11 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
                 });
                 return Ok(Keep::No);
             }
-            s.ex.out = None;
+            if s.state == PaaState::Terminating {
+                return Err(Error::InvalidState);
+            }
+            // After the outstanding request, if any; a queued one is dropped.
+            s.ex.queued = None;
             s.run = None;
             let avps = vec![Avp::u32(
                 AvpCode::TERMINATION_CAUSE,
@@ -596,9 +612,44 @@ fn send_request<R: RngCore + CryptoRng, P: Clone>(
     key: Option<&AuthKey>,
     now: Instant,
 ) -> Result<(), Error> {
-    let seq = s.ex.next_seq;
-    let mut msg = Message::new(msg_type, flags | Flags::REQUEST, session, seq);
+    let mut msg = Message::new(msg_type, flags | Flags::REQUEST, session, 0);
     msg.avps = avps;
+    if s.ex.out.is_some() {
+        // Wait for the slot: sequence numbers may not skip.
+        if s.ex.queued.is_some() {
+            return Err(Error::InvalidState);
+        }
+        s.ex.queued = Some(Box::new(Queued {
+            msg,
+            key: key.cloned(),
+        }));
+        return Ok(());
+    }
+    transmit_request(s, ctx, msg, key, now)
+}
+
+/// Sends the queued request once the slot is free.
+fn flush_queue<R: RngCore + CryptoRng, P: Clone>(
+    s: &mut Session<P>,
+    ctx: &mut Ctx<R, P>,
+    now: Instant,
+) {
+    if s.ex.out.is_none() {
+        if let Some(q) = s.ex.queued.take() {
+            // Encoding cannot fail for the messages this PAA builds.
+            let _ = transmit_request(s, ctx, q.msg, q.key.as_ref(), now);
+        }
+    }
+}
+
+fn transmit_request<R: RngCore + CryptoRng, P: Clone>(
+    s: &mut Session<P>,
+    ctx: &mut Ctx<R, P>,
+    mut msg: Message,
+    key: Option<&AuthKey>,
+    now: Instant,
+) -> Result<(), Error> {
+    msg.seq = s.ex.next_seq;
     let bytes = seal(msg.clone(), key.or(s.key.as_ref()))?;
     s.ex.take_seq();
     let at = s.ex.start(
@@ -622,9 +673,48 @@ fn answer<R, P: Clone>(s: &mut Session<P>, ctx: &mut Ctx<R, P>, req: &Message, f
     }
 }
 
+/// A PAR from the PaC carrying the EAP response it could not piggyback: answer with a PAN
+/// and hand the response to the backend. Only valid while waiting for it.
+fn on_pac_par<R: RngCore + CryptoRng, P: Clone>(
+    s: &mut Session<P>,
+    ctx: &mut Ctx<R, P>,
+    session: u32,
+    msg: &Message,
+) -> Keep {
+    match s.ex.check_request(msg.seq) {
+        RxCheck::New => {}
+        RxCheck::Duplicate => {
+            ctx.stats.duplicates += 1;
+            if let Some(c) = &s.ex.cached {
+                ctx.transmits.push_back((s.peer.clone(), c.to_vec()));
+            }
+            return Keep::Yes;
+        }
+        RxCheck::Invalid => {
+            ctx.stats.bad_sequence += 1;
+            return Keep::Yes;
+        }
+    }
+    let eap = match (s.state, msg.eap_payload(), msg.flags.0 & !Flags::REQUEST.0) {
+        (PaaState::WaitPacPar, Some(eap), 0) => eap.to_vec(),
+        _ => {
+            ctx.stats.unexpected += 1;
+            return Keep::Yes;
+        }
+    };
+    answer(s, ctx, msg, Flags::NONE);
+    s.state = PaaState::WaitBackend;
+    ctx.events.push_back(PaaEvent::EapFromPac {
+        session,
+        bytes: eap,
+    });
+    Keep::Yes
+}
+
 /// Installs a new PANA_AUTH_KEY; only possible with the proof that the PAN(C) verified under
 /// it.
 fn install_key<P>(s: &mut Session<P>, key: AuthKey, _verified: AuthVerified) {
+    s.ex.resign(&key);
     s.key = Some(key);
 }
 
@@ -678,7 +768,7 @@ fn on_timer<R: RngCore + CryptoRng, P: Clone>(
             });
             Keep::No
         }
-        Timer::Reauth => Keep::Yes,
+        Timer::Reauth | Timer::EapResponse => Keep::Yes,
     }
 }
 
@@ -714,9 +804,9 @@ fn on_message<R: RngCore + CryptoRng, P: Clone + Eq>(
                 return Keep::Yes;
             }
             return if msg.is_request() {
-                // Before authentication the PaC only answers.
-                ctx.stats.unexpected += 1;
-                Keep::Yes
+                // Before authentication the only PaC request is a PAR carrying a late EAP
+                // response.
+                on_pac_par(s, ctx, session, msg)
             } else {
                 on_answer(s, ctx, session, msg, raw, None, now)
             };
@@ -766,6 +856,7 @@ fn on_request<R: RngCore + CryptoRng, P: Clone>(
             }
             Keep::Yes
         }
+        MessageType::AUTH => on_pac_par(s, ctx, session, msg),
         MessageType::TERMINATION => {
             answer(s, ctx, msg, Flags::NONE);
             ctx.events.push_back(PaaEvent::Terminated {
@@ -796,6 +887,12 @@ fn on_answer<R: RngCore + CryptoRng, P: Clone>(
     }
     let out_flags = s.ex.out.as_ref().map(|o| o.flags).unwrap_or_default();
     match (msg.msg_type, s.state) {
+        (t, PaaState::Terminating) if t != MessageType::TERMINATION => {
+            // The answer to what was outstanding before the PTR: frees the slot.
+            s.ex.out = None;
+            s.timers.stop(Timer::Retransmit);
+            Keep::Yes
+        }
         (MessageType::AUTH, PaaState::WaitPanStart) => {
             let prf: Vec<PrfAlgorithm> = msg.prf_algorithms().collect();
             let integ: Vec<IntegrityAlgorithm> = msg.integrity_algorithms().collect();
@@ -842,15 +939,16 @@ fn on_answer<R: RngCore + CryptoRng, P: Clone>(
             }
             s.ex.out = None;
             s.timers.stop(Timer::Retransmit);
-            s.state = PaaState::WaitBackend;
             match msg.eap_payload() {
-                Some(eap) => ctx.events.push_back(PaaEvent::EapFromPac {
-                    session,
-                    bytes: eap.to_vec(),
-                }),
-                // The PaC will send its EAP response in a PAR of its own, which this PAA
-                // does not handle; the Auth timer ends the run.
-                None => ctx.stats.unexpected += 1,
+                Some(eap) => {
+                    s.state = PaaState::WaitBackend;
+                    ctx.events.push_back(PaaEvent::EapFromPac {
+                        session,
+                        bytes: eap.to_vec(),
+                    });
+                }
+                // The PaC's EAP peer is slow: its response will come in a PAR.
+                None => s.state = PaaState::WaitPacPar,
             }
             Keep::Yes
         }

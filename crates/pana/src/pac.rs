@@ -17,7 +17,7 @@ use crate::crypto::{
 };
 use crate::error::Error;
 use crate::event::{FailReason, Msk, PacEvent, Stats};
-use crate::exchange::{nonce, seal, Exchange, Retransmit, RxCheck};
+use crate::exchange::{nonce, seal, Exchange, Queued, Retransmit, RxCheck};
 use crate::message::{Flags, Message, MessageType};
 use crate::timer::{RetransmitConfig, RetryClass, Timer, TimerTable};
 
@@ -37,6 +37,9 @@ pub struct PacConfig {
     pub auth_timeout: Duration,
     /// When set, the PaC starts a re-authentication this long before the lifetime ends.
     pub reauth_margin: Option<Duration>,
+    /// How long the EAP peer may take before the PaC answers the PAR with an empty PAN and
+    /// sends the EAP response later in a PAR (None: always wait and piggyback).
+    pub eap_response_timeout: Option<Duration>,
     /// When set, the PaC starts over with a new PCI after losing its PAA (retransmissions
     /// exhausted, authentication timeout) or after the session expired.
     pub restart_on_loss: bool,
@@ -54,6 +57,7 @@ impl Default for PacConfig {
             nonce_len: 20,
             auth_timeout: Duration::from_secs(60),
             reauth_margin: None,
+            eap_response_timeout: Some(Duration::from_millis(500)),
             restart_on_loss: false,
         }
     }
@@ -94,6 +98,8 @@ struct AuthRun {
     nonce_sent: bool,
     /// Sequence number of the PAR whose EAP payload the peer is working on.
     pending_seq: Option<u32>,
+    /// That PAR was already answered with an empty PAN: the EAP response goes in a PAR.
+    late: bool,
     complete: Option<PendingComplete>,
 }
 
@@ -223,6 +229,7 @@ impl<R: RngCore + CryptoRng> Pac<R> {
                     self.maybe_restart(now);
                 }
                 Timer::Auth => self.lose(FailReason::AuthTimeout, now),
+                Timer::EapResponse => self.on_eap_response_timeout(),
                 Timer::Reauth => {
                     if self.reauthenticate(now).is_err() && self.state != PacState::Closed {
                         self.timers.set(Timer::Reauth, now + Duration::from_secs(1));
@@ -230,6 +237,31 @@ impl<R: RngCore + CryptoRng> Pac<R> {
                 }
             }
         }
+        self.flush_queue(now);
+    }
+
+    /// The EAP peer is slow: answer the pending PAR now, without EAP-Payload.
+    fn on_eap_response_timeout(&mut self) {
+        if self.state != PacState::WaitEapMsg {
+            return;
+        }
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        let (Some(seq), false) = (run.pending_seq, run.late) else {
+            return;
+        };
+        let mut pan = Message::new(MessageType::AUTH, Flags::NONE, self.session_id, seq);
+        if !run.nonce_sent {
+            pan = pan.with(Avp::octets(AvpCode::NONCE, &run.pac_nonce));
+        }
+        let Ok(bytes) = seal(pan, self.key.as_ref()) else {
+            return;
+        };
+        run.nonce_sent = true;
+        run.late = true;
+        self.ex.answered(seq, &bytes);
+        self.transmits.push_back(bytes);
     }
 
     fn on_retransmit(&mut self, now: Instant) {
@@ -260,6 +292,7 @@ impl<R: RngCore + CryptoRng> Pac<R> {
         self.run = None;
         self.timers.clear();
         self.ex.out = None;
+        self.ex.queued = None;
     }
 
     fn lose(&mut self, reason: FailReason, now: Instant) {
@@ -325,12 +358,10 @@ impl<R: RngCore + CryptoRng> Pac<R> {
         };
         if msg.is_request() {
             self.on_request(&msg, bytes, proof.as_ref(), now);
-        } else if let Some(proof) = &proof {
-            self.on_answer(&msg, proof, now);
         } else {
-            // Every answer a PaC expects comes in an authenticated session.
-            self.stats.unexpected += 1;
+            self.on_answer(&msg, proof.as_ref(), now);
         }
+        self.flush_queue(now);
     }
 
     fn on_par_start(&mut self, msg: &Message, raw: &[u8], now: Instant) {
@@ -369,6 +400,7 @@ impl<R: RngCore + CryptoRng> Pac<R> {
             paa_nonce: None,
             nonce_sent: false,
             pending_seq: None,
+            late: false,
             complete: None,
         });
         self.timers.set(Timer::Auth, now + self.config.auth_timeout);
@@ -467,8 +499,25 @@ impl<R: RngCore + CryptoRng> Pac<R> {
             }
         }
         run.pending_seq = Some(msg.seq);
+        run.late = false;
         self.state = PacState::WaitEapMsg;
+        self.par_acknowledged();
+        if let Some(t) = self.config.eap_response_timeout {
+            self.timers.set(Timer::EapResponse, now + t);
+        }
         self.events.push_back(PacEvent::EapRequest(eap.to_vec()));
+    }
+
+    /// A new PAR from the PAA proves that it received our own PAR (late EAP response) or our
+    /// re-authentication request even if its answer was lost: stop retransmitting it.
+    fn par_acknowledged(&mut self) {
+        if self.ex.out.as_ref().is_some_and(|o| {
+            o.msg_type == MessageType::AUTH
+                || (o.msg_type == MessageType::NOTIFICATION && o.flags.contains(Flags::REAUTH))
+        }) {
+            self.ex.out = None;
+            self.timers.stop(Timer::Retransmit);
+        }
     }
 
     fn on_par_complete(&mut self, msg: &Message, raw: &[u8]) {
@@ -490,14 +539,20 @@ impl<R: RngCore + CryptoRng> Pac<R> {
             lifetime: msg.session_lifetime(),
         });
         self.state = PacState::WaitEapResult;
+        self.par_acknowledged();
         self.events.push_back(PacEvent::EapRequest(
             msg.eap_payload().unwrap_or_default().to_vec(),
         ));
     }
 
-    fn on_answer(&mut self, msg: &Message, _verified: &AuthVerified, now: Instant) {
+    fn on_answer(&mut self, msg: &Message, proof: Option<&AuthVerified>, now: Instant) {
         if !self.ex.answer_matches(msg) {
             self.stats.bad_sequence += 1;
+            return;
+        }
+        // Only the PAN to our own PAR (EAP response sent late) can come before the key.
+        if proof.is_none() && msg.msg_type != MessageType::AUTH {
+            self.stats.unexpected += 1;
             return;
         }
         let Some(out) = self.ex.out.take() else {
@@ -521,12 +576,27 @@ impl<R: RngCore + CryptoRng> Pac<R> {
     }
 
     /// EAP_RESPONSE: the EAP peer's answer to the last [`PacEvent::EapRequest`].
-    pub fn send_eap_response(&mut self, eap: &[u8], _now: Instant) -> Result<(), Error> {
+    pub fn send_eap_response(&mut self, eap: &[u8], now: Instant) -> Result<(), Error> {
         if self.state != PacState::WaitEapMsg {
             return Err(Error::InvalidState);
         }
+        self.timers.stop(Timer::EapResponse);
         let run = self.run.as_mut().ok_or(Error::InvalidState)?;
         let seq = run.pending_seq.ok_or(Error::InvalidState)?;
+        if run.late {
+            // The PAR was answered already: the response travels in a PAR of our own (after
+            // a ping still outstanding, if any).
+            run.late = false;
+            run.pending_seq = None;
+            self.send_request(
+                MessageType::AUTH,
+                Flags::NONE,
+                vec![Avp::octets(AvpCode::EAP_PAYLOAD, eap)],
+                now,
+            )?;
+            self.state = PacState::WaitPaa;
+            return Ok(());
+        }
         let mut pan = Message::new(MessageType::AUTH, Flags::NONE, self.session_id, seq)
             .with(Avp::octets(AvpCode::EAP_PAYLOAD, eap));
         if !run.nonce_sent {
@@ -545,8 +615,10 @@ impl<R: RngCore + CryptoRng> Pac<R> {
     pub fn eap_invalid(&mut self, _now: Instant) -> Result<(), Error> {
         match self.state {
             PacState::WaitEapMsg | PacState::WaitEapResult => {
+                self.timers.stop(Timer::EapResponse);
                 if let Some(run) = self.run.as_mut() {
                     run.pending_seq = None;
+                    run.late = false;
                     run.complete = None;
                 }
                 self.state = PacState::WaitPaa;
@@ -631,6 +703,7 @@ impl<R: RngCore + CryptoRng> Pac<R> {
     /// Installs a new PANA_AUTH_KEY; only possible with the proof that the PAR(C) carrying
     /// its Key-Id verified under it.
     fn install_key(&mut self, key: AuthKey, _verified: AuthVerified) {
+        self.ex.resign(&key);
         self.key = Some(key);
     }
 
@@ -663,9 +736,31 @@ impl<R: RngCore + CryptoRng> Pac<R> {
         avps: Vec<Avp>,
         now: Instant,
     ) -> Result<(), Error> {
-        let seq = self.ex.take_seq();
-        let mut msg = Message::new(msg_type, flags | Flags::REQUEST, self.session_id, seq);
+        let mut msg = Message::new(msg_type, flags | Flags::REQUEST, self.session_id, 0);
         msg.avps = avps;
+        if self.ex.out.is_some() {
+            // Wait for the slot: sequence numbers may not skip.
+            if self.ex.queued.is_some() {
+                return Err(Error::InvalidState);
+            }
+            self.ex.queued = Some(Box::new(Queued { msg, key: None }));
+            return Ok(());
+        }
+        self.transmit_request(msg, now)
+    }
+
+    /// Sends the queued request once the slot is free.
+    fn flush_queue(&mut self, now: Instant) {
+        if self.ex.out.is_none() && self.state != PacState::Closed {
+            if let Some(q) = self.ex.queued.take() {
+                // Encoding cannot fail for the messages this PaC builds.
+                let _ = self.transmit_request(q.msg, now);
+            }
+        }
+    }
+
+    fn transmit_request(&mut self, mut msg: Message, now: Instant) -> Result<(), Error> {
+        msg.seq = self.ex.take_seq();
         let bytes = seal(msg.clone(), self.key.as_ref())?;
         let at = self.ex.start(
             &bytes,
@@ -715,14 +810,22 @@ impl<R: RngCore + CryptoRng> Pac<R> {
         self.send_request(MessageType::NOTIFICATION, Flags::REAUTH, Vec::new(), now)
     }
 
-    /// Terminates the session (PTR with Termination-Cause LOGOUT). An outstanding request is
-    /// abandoned. [`PacEvent::Terminated`] follows when the PTA arrives (or retransmissions
-    /// run out).
+    /// Terminates the session (PTR with Termination-Cause LOGOUT), after the outstanding
+    /// request if there is one (a queued one is dropped). [`PacEvent::Terminated`] follows
+    /// when the PTA arrives (or retransmissions run out).
     pub fn terminate(&mut self, now: Instant) -> Result<(), Error> {
         if self.key.is_none() || self.state == PacState::Closed {
             return Err(Error::InvalidState);
         }
-        self.ex.out = None;
+        if self
+            .ex
+            .out
+            .as_ref()
+            .is_some_and(|o| o.msg_type == MessageType::TERMINATION)
+        {
+            return Err(Error::InvalidState);
+        }
+        self.ex.queued = None;
         self.send_request(
             MessageType::TERMINATION,
             Flags::NONE,

@@ -21,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::event::{FailReason, PaaEvent, PacEvent};
+use crate::message::Message;
 use crate::paa::{Paa, PaaConfig};
 use crate::pac::{Pac, PacConfig, PacState};
 
@@ -83,6 +84,13 @@ struct ServerRun {
     challenge: Vec<u8>,
 }
 
+enum PeerAction {
+    Response(Vec<u8>),
+    Success(Vec<u8>),
+    Failure,
+    Invalid,
+}
+
 enum BackendAction {
     Request(u32, Vec<u8>),
     Success(u32, Vec<u8>, Vec<u8>),
@@ -113,6 +121,9 @@ pub(crate) struct Sim {
     runs: HashMap<u32, ServerRun>,
     pub backend_delay: Duration,
     peer: Peer,
+    /// How long the EAP peer takes to answer.
+    pub peer_delay: Duration,
+    peer_queue: Vec<(Instant, PeerAction)>,
     pub pac_secret: Vec<u8>,
     pub paa_secret: Vec<u8>,
     pub pac_events: Vec<(Instant, PacEvent)>,
@@ -142,6 +153,8 @@ impl Sim {
             runs: HashMap::new(),
             backend_delay: Duration::from_millis(20),
             peer: Peer::default(),
+            peer_delay: Duration::ZERO,
+            peer_queue: Vec::new(),
             pac_secret: b"shared secret".to_vec(),
             paa_secret: b"shared secret".to_vec(),
             pac_events: Vec::new(),
@@ -155,7 +168,24 @@ impl Sim {
         Self::new(seed, PacConfig::default(), PaaConfig::default())
     }
 
+    fn trace(&self, what: &str, to_paa: bool, bytes: &[u8]) {
+        if std::env::var_os("SIM_TRACE").is_some() {
+            let m = Message::parse(bytes).unwrap();
+            eprintln!(
+                "{:>10.3?} {what} {} {:?} {:?} seq={} avps={:?} auth={}",
+                self.now - self.start,
+                if to_paa { "->PAA" } else { "->PaC" },
+                m.msg_type,
+                m.flags,
+                m.seq,
+                m.avps.iter().map(|a| a.code).collect::<Vec<_>>(),
+                m.auth().is_some()
+            );
+        }
+    }
+
     fn send(&mut self, to_paa: bool, bytes: Vec<u8>) {
+        self.trace("send", to_paa, &bytes);
         self.wire.push((to_paa, bytes.clone()));
         if self.link.gen_bool(self.loss) {
             return;
@@ -208,25 +238,37 @@ impl Sim {
 
     fn on_pac_event(&mut self, e: &PacEvent) {
         let PacEvent::EapRequest(p) = e else { return };
-        let now = self.now;
-        match (p.first().copied(), p.get(4).copied()) {
+        let action = match (p.first().copied(), p.get(4).copied()) {
             (Some(EAP_REQUEST), Some(TYPE_IDENTITY)) => {
-                let r = eap(EAP_RESPONSE, p[1], Some(TYPE_IDENTITY), b"meter-1");
-                self.pac.send_eap_response(&r, now).unwrap();
+                PeerAction::Response(eap(EAP_RESPONSE, p[1], Some(TYPE_IDENTITY), b"meter-1"))
             }
             (Some(EAP_REQUEST), Some(TYPE_CHALLENGE)) => {
                 let challenge = &p[5..];
                 let resp = response_to(p[1], &self.pac_secret, challenge);
                 self.peer.pending_msk = Some(msk_from(&self.pac_secret, challenge, &resp));
-                let r = eap(EAP_RESPONSE, p[1], Some(TYPE_CHALLENGE), &resp);
-                self.pac.send_eap_response(&r, now).unwrap();
+                PeerAction::Response(eap(EAP_RESPONSE, p[1], Some(TYPE_CHALLENGE), &resp))
             }
             (Some(EAP_SUCCESS), _) => match self.peer.pending_msk.clone() {
-                Some(msk) => self.pac.eap_success(Some(&msk), now).unwrap(),
-                None => self.pac.eap_failure(now).unwrap(),
+                Some(msk) => PeerAction::Success(msk),
+                None => PeerAction::Failure,
             },
-            (Some(EAP_FAILURE), _) => self.pac.eap_failure(now).unwrap(),
-            _ => self.pac.eap_invalid(now).unwrap(),
+            (Some(EAP_FAILURE), _) => PeerAction::Failure,
+            _ => PeerAction::Invalid,
+        };
+        if self.peer_delay.is_zero() {
+            self.apply_peer(action).unwrap();
+        } else {
+            self.peer_queue.push((self.now + self.peer_delay, action));
+        }
+    }
+
+    fn apply_peer(&mut self, action: PeerAction) -> Result<(), crate::Error> {
+        let now = self.now;
+        match action {
+            PeerAction::Response(r) => self.pac.send_eap_response(&r, now),
+            PeerAction::Success(msk) => self.pac.eap_success(Some(&msk), now),
+            PeerAction::Failure => self.pac.eap_failure(now),
+            PeerAction::Invalid => self.pac.eap_invalid(now),
         }
     }
 
@@ -288,6 +330,7 @@ impl Sim {
             self.paa.poll_timeout(),
             self.in_flight.iter().map(|p| p.at).min(),
             self.backend.iter().map(|b| b.0).min(),
+            self.peer_queue.iter().map(|b| b.0).min(),
         ]
         .into_iter()
         .flatten()
@@ -313,12 +356,24 @@ impl Sim {
             self.in_flight.drain(..split).collect()
         };
         for p in due {
+            self.trace("recv", p.to_paa, &p.bytes);
             if p.to_paa {
                 self.paa.handle_datagram(self.addr, &p.bytes, now);
             } else {
                 self.pac.handle_datagram(&p.bytes, now);
             }
             self.drain();
+        }
+        let mut i = 0;
+        while i < self.peer_queue.len() {
+            if self.peer_queue[i].0 <= now {
+                let (_, action) = self.peer_queue.remove(i);
+                // A slow peer may answer after the PaC moved on.
+                let _ = self.apply_peer(action);
+                self.drain();
+            } else {
+                i += 1;
+            }
         }
         let mut i = 0;
         while i < self.backend.len() {
@@ -394,7 +449,7 @@ mod tests {
     use super::*;
     use crate::avp::TerminationCause;
     use crate::crypto::{IntegrityAlgorithm, PrfAlgorithm};
-    use crate::message::{Flags, Message, MessageType};
+    use crate::message::{Flags, MessageType};
     use crate::paa::PaaState;
 
     fn last_msk_pac(sim: &Sim) -> (u32, Vec<u8>) {
@@ -460,6 +515,34 @@ mod tests {
         assert!(msgs[3].nonce().is_some() && msgs[4].nonce().is_some());
         let last = msgs.last().unwrap();
         assert!(last.flags.contains(Flags::COMPLETE) && last.auth().map(<[u8]>::len) == Some(16));
+    }
+
+    #[test]
+    fn slow_eap_peer_answers_in_a_par_of_its_own() {
+        for seed in 0..20 {
+            let mut sim = Sim::default_seeded(300 + seed);
+            sim.peer_delay = Duration::from_secs(2);
+            if seed % 2 == 1 {
+                sim.loss = 0.10;
+            }
+            sim.establish();
+            assert_eq!(last_msk_pac(&sim), last_msk_paa(&sim), "seed {seed}");
+            let pac_pars = sim
+                .wire
+                .iter()
+                .filter(|(to_paa, b)| {
+                    let m = Message::parse(b).unwrap();
+                    *to_paa && m.is_request() && m.msg_type == MessageType::AUTH
+                })
+                .count();
+            assert!(pac_pars >= 2, "identity and challenge responses travel in PaC PARs");
+            // Re-authentication takes the same path, under the old key.
+            sim.pac.reauthenticate(sim.now).unwrap();
+            assert!(sim.run_until(Duration::from_secs(100_000), |s| {
+                s.paa_events.iter().any(|(_, e)| matches!(e, PaaEvent::Reauthenticated { .. }))
+            }));
+            assert_eq!(last_msk_pac(&sim), last_msk_paa(&sim), "seed {seed}");
+        }
     }
 
     #[test]
@@ -818,6 +901,63 @@ mod tests {
             .iter()
             .any(|(_, e)| matches!(e, PaaEvent::Expired { .. })));
         assert_eq!(sim.pac.state(), PacState::Open);
+    }
+
+    /// Soak: lossy, duplicating, reordering link, sometimes a slow EAP peer, automatic
+    /// re-authentication every ~70 s (lifetime 120 s, margin 50 s: room for several backed-off
+    /// retransmissions) and pings from both sides for ten virtual minutes. The session must
+    /// never fail or expire.
+    #[test]
+    fn soak_lossy_link_with_reauthentication_and_pings() {
+        // PANA_SOAK_SEEDS widens the search when hunting bugs; the default keeps CI fast.
+        let seeds: u64 = std::env::var("PANA_SOAK_SEEDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(24);
+        for seed in 0..seeds {
+            let paa_cfg = PaaConfig {
+                session_lifetime: Duration::from_secs(120),
+                ..PaaConfig::default()
+            };
+            let pac_cfg = PacConfig {
+                reauth_margin: Some(Duration::from_secs(50)),
+                ..PacConfig::default()
+            };
+            let mut sim = Sim::new(7000 + seed, pac_cfg, paa_cfg);
+            sim.loss = 0.10;
+            sim.dup = 0.05;
+            sim.jitter = Duration::from_millis(60);
+            if seed % 3 == 0 {
+                sim.peer_delay = Duration::from_millis(1500);
+            }
+            sim.establish();
+            let sid = sim.session();
+            for _ in 0..60 {
+                sim.run_for(Duration::from_secs(10));
+                let now = sim.now;
+                let _ = sim.pac.ping(now);
+                let _ = sim.paa.ping(sid, now);
+            }
+            let bad_pac: Vec<_> = sim
+                .pac_events
+                .iter()
+                .filter(|(_, e)| matches!(e, PacEvent::Failed { .. } | PacEvent::Expired | PacEvent::Terminated { .. }))
+                .collect();
+            let bad_paa: Vec<_> = sim
+                .paa_events
+                .iter()
+                .filter(|(_, e)| matches!(e, PaaEvent::Failed { .. } | PaaEvent::Expired { .. } | PaaEvent::Terminated { .. }))
+                .collect();
+            if !(bad_pac.is_empty() && bad_paa.is_empty()) {
+                for (t, e) in &sim.pac_events { eprintln!("PAC {:?} {:?}", *t - sim.start, e); }
+                for (t, e) in &sim.paa_events { eprintln!("PAA {:?} {:?}", *t - sim.start, e); }
+                eprintln!("{:?} {:?} {:?}", sim.pac.stats(), sim.paa.stats(), sim.pac.snapshot());
+            }
+            assert!(bad_pac.is_empty() && bad_paa.is_empty(), "seed {seed}: {bad_pac:?} {bad_paa:?}");
+            let reauths = sim.paa_events.iter().filter(|(_, e)| matches!(e, PaaEvent::Reauthenticated { .. })).count();
+            assert!(reauths >= 7, "seed {seed}: only {reauths} re-authentications");
+            assert_eq!(sim.pac.key_id(), sim.paa.key_id(sid), "seed {seed}");
+        }
     }
 
     #[test]

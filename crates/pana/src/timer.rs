@@ -16,14 +16,18 @@ pub enum Timer {
     Auth,
     /// PaC only: start a re-authentication ahead of the lifetime.
     Reauth,
+    /// PaC only: the EAP peer is slow; answer the PAR with an empty PAN and send the EAP
+    /// response later in a PAR of its own (RFC 5609 EAP_RESP_TIMEOUT).
+    EapResponse,
 }
 
 impl Timer {
-    const ALL: [Timer; 4] = [
+    const ALL: [Timer; 5] = [
         Timer::Retransmit,
         Timer::Lifetime,
         Timer::Auth,
         Timer::Reauth,
+        Timer::EapResponse,
     ];
 
     fn index(self) -> usize {
@@ -32,13 +36,14 @@ impl Timer {
             Timer::Lifetime => 1,
             Timer::Auth => 2,
             Timer::Reauth => 3,
+            Timer::EapResponse => 4,
         }
     }
 }
 
 /// A deadline per [`Timer`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TimerTable([Option<Instant>; 4]);
+pub struct TimerTable([Option<Instant>; 5]);
 
 impl TimerTable {
     /// Arms `timer` for `at`.
@@ -62,7 +67,7 @@ impl TimerTable {
 
     /// Disarms everything.
     pub fn clear(&mut self) {
-        self.0 = [None; 4];
+        self.0 = [None; 5];
     }
 
     /// The earliest armed deadline.
