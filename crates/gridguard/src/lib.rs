@@ -4,3 +4,4 @@
 pub mod aaa;
 pub mod demo;
 pub mod eap_client;
+pub mod udp_driver;

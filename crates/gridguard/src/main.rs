@@ -3,14 +3,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gridguard::aaa::{EapAaa, Outcome};
-use gridguard::{demo, eap_client};
+use gridguard::{demo, eap_client, udp_driver};
 use gridguard_eap::{MemoryCredentials, Psk};
-use gridguard_radius::{serve, AsyncClient, ClientConfig, Server, ServerConfig};
+use gridguard_radius::{AsyncClient, ClientConfig, Server, ServerConfig};
 
 #[derive(Parser)]
 #[command(
@@ -150,15 +151,18 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     ),
                 });
             }
-            let socket = tokio::net::UdpSocket::bind(listen)
-                .await
-                .with_context(|| format!("binding {listen}"))?;
+            let socket =
+                std::net::UdpSocket::bind(listen).with_context(|| format!("binding {listen}"))?;
             println!("listening on {} with {meters} meters", socket.local_addr()?);
-            let server = Server::new(secret.as_str(), aaa, ServerConfig::default());
-            let server = serve(socket, server, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            let worker = tokio::task::spawn_blocking(move || {
+                let mut server = Server::new(secret.as_str(), aaa, ServerConfig::default());
+                udp_driver::serve_blocking(&socket, &mut server, &flag).map(|()| server)
+            });
+            tokio::signal::ctrl_c().await?;
+            stop.store(true, Ordering::Relaxed);
+            let server = worker.await??;
             let stats = server.handler().stats();
             println!(
                 "accepted {} rejected {} discarded {}",

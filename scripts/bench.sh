@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Benchmarks that print each figure beside the anchor measured in the same run. Not part of CI.
+#   scripts/bench.sh            all benchmarks
+#   scripts/bench.sh eap        only the EAP-PSK ones
+# Needs root (network namespaces) and the peers scripts/test.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+cargo build --release --locked -p gridguard
+bin="$PWD/target/release/gridguard"
+
+# CPU time (ns) consumed so far by every thread of a process.
+cpu_ns() {
+  local total=0 t
+  for t in /proc/"$1"/task/*/schedstat; do
+    total=$((total + $(cut -d' ' -f1 "$t" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+wait_udp() {
+  local ns=$1 port=$2 i
+  for i in $(seq 1 100); do
+    [ -n "$(ip netns exec "$ns" ss -Hlun "sport = :$port")" ] && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on udp/$port in $ns" >&2
+  return 1
+}
+
+eap_server_cpu() {
+  # Same number of full EAP-PSK authentications (3 RADIUS round trips each) against hostapd's RADIUS
+  # server and ours; CPU time of each server process per authentication.
+  local batches=${EAP_BATCHES:-5} per_batch=900 secret=bench-secret
+  local dir ns
+  dir=$(mktemp -d)
+  ns="gg-bench-$$"
+  ip netns add "$ns"
+  trap 'ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; ip netns del "$ns" 2>/dev/null; rm -rf "$dir"' RETURN
+  ip -n "$ns" link set lo up
+  printf '"meter1" PSK 000102030405060708090a0b0c0d0e0f\n' >"$dir/eap_user"
+  printf '127.0.0.1 %s\n' "$secret" >"$dir/clients"
+  printf 'meter1 000102030405060708090a0b0c0d0e0f\n' >"$dir/credentials"
+  printf 'driver=none\ninterface=ggbench\nlogger_stdout=0\neap_server=1\neap_user_file=%s\nradius_server_clients=%s\nradius_server_auth_port=1812\n' \
+    "$dir/eap_user" "$dir/clients" >"$dir/hostapd.conf"
+
+  run_batches() { # server_pid port -> prints cpu ns used during the batches
+    local pid=$1 port=$2 before after b
+    before=$(cpu_ns "$pid")
+    for b in $(seq 1 "$batches"); do
+      ip netns exec "$ns" "$bin" eap-client --radius "127.0.0.1:$port" --secret "$secret" --identity meter1 \
+        --psk 000102030405060708090a0b0c0d0e0f --count "$per_batch" --concurrency 32 >/dev/null
+      # hostapd keeps each finished RADIUS session for 5 s and at most 1,000 of them.
+      [ "$b" -lt "$batches" ] && sleep 5.5
+    done
+    after=$(cpu_ns "$pid")
+    echo $((after - before))
+  }
+
+  ip netns exec "$ns" hostapd "$dir/hostapd.conf" >"$dir/hostapd.log" 2>&1 &
+  local hpid=$!
+  wait_udp "$ns" 1812
+  local hostapd_ns
+  hostapd_ns=$(run_batches "$hpid" 1812)
+  kill "$hpid"; wait "$hpid" 2>/dev/null || true
+
+  ip netns exec "$ns" "$bin" eap-server --listen 127.0.0.1:1813 --secret "$secret" --credentials "$dir/credentials" --quiet >"$dir/ours.log" 2>&1 &
+  local opid=$!
+  wait_udp "$ns" 1813
+  local ours_ns
+  ours_ns=$(run_batches "$opid" 1813)
+  kill -INT "$opid"; wait "$opid" 2>/dev/null || true
+
+  local n=$((batches * per_batch))
+  python3 - "$n" "$hostapd_ns" "$ours_ns" <<'PY'
+import sys
+n, h, o = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+print(f"EAP-PSK over RADIUS, {n} full authentications against each server (3 round trips each)")
+print(f"  hostapd 2.10 RADIUS server : {h / n / 1000:8.1f} us CPU per authentication (anchor)")
+print(f"  gridguard eap-server      : {o / n / 1000:8.1f} us CPU per authentication")
+print(f"  ratio ours / hostapd      : 1/{h / max(o, 1):.1f}   (target: at most 1/20)")
+PY
+}
+
+eap_in_process() {
+  cargo bench --locked -p gridguard-eap --bench psk_auth 2>/dev/null
+}
+
+case "$what" in
+  eap) eap_in_process; eap_server_cpu ;;
+  all) eap_in_process; eap_server_cpu ;;
+  *) echo "unknown benchmark: $what" >&2; exit 2 ;;
+esac
