@@ -7,6 +7,56 @@
 //! `poll_timeout` and call `handle_timeout(now)` when it fires. Randomness (session
 //! identifiers, sequence numbers, nonces, Key-Ids, retransmission jitter) comes from an
 //! injected `rand_core::{RngCore, CryptoRng}`.
+//!
+//! EAP never appears inside PANA: the PaC hands EAP packets to the EAP peer through
+//! [`PacEvent::EapRequest`] and takes its answers through [`Pac::send_eap_response`],
+//! [`Pac::eap_success`], [`Pac::eap_failure`] and [`Pac::eap_invalid`]; the PAA asks the EAP
+//! backend through [`PaaEvent::StartEap`] / [`PaaEvent::EapFromPac`] and takes its answers,
+//! whenever they come, through [`Paa::eap_request`], [`Paa::eap_success`],
+//! [`Paa::eap_failure`] and [`Paa::eap_timeout`].
+//!
+//! A driver in a few lines (here both ends in memory, with canned EAP packets standing in
+//! for a real EAP method):
+//!
+//! ```
+//! use std::time::Instant;
+//! use gridguard_pana::{Paa, PaaConfig, PaaEvent, Pac, PacConfig, PacEvent};
+//! use rand::{rngs::StdRng, SeedableRng};
+//!
+//! let now = Instant::now();
+//! let msk = [7u8; 64];
+//! let mut pac = Pac::new(PacConfig::default(), StdRng::seed_from_u64(1));
+//! let mut paa: Paa<&str, _> = Paa::new(PaaConfig::default(), StdRng::seed_from_u64(2));
+//! pac.start(now).unwrap();
+//! let (mut pac_ok, mut paa_ok) = (false, false);
+//! while !(pac_ok && paa_ok) {
+//!     while let Some(bytes) = pac.poll_transmit() {
+//!         paa.handle_datagram("meter-1", &bytes, now); // a UDP send in a real driver
+//!     }
+//!     while let Some((_peer, bytes)) = paa.poll_transmit() {
+//!         pac.handle_datagram(&bytes, now);
+//!     }
+//!     while let Some(event) = pac.poll_event() {
+//!         match event {
+//!             // EAP-Request/Identity in, EAP-Response/Identity out; EAP-Success in.
+//!             PacEvent::EapRequest(eap) if eap[0] == 1 => pac.send_eap_response(&[2, 1, 0, 5, 1], now).unwrap(),
+//!             PacEvent::EapRequest(_) => pac.eap_success(Some(&msk), now).unwrap(),
+//!             PacEvent::Established { .. } => pac_ok = true,
+//!             _ => {}
+//!         }
+//!     }
+//!     while let Some(event) = paa.poll_event() {
+//!         match event {
+//!             PaaEvent::StartEap { session } => paa.eap_request(session, &[1, 1, 0, 5, 1], now).unwrap(),
+//!             PaaEvent::EapFromPac { session, .. } => paa.eap_success(session, &[3, 1, 0, 4], &msk, now).unwrap(),
+//!             PaaEvent::Established { key_id, .. } => { paa_ok = true; assert_eq!(Some(key_id), pac.key_id()) }
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//! // A real driver sleeps until `poll_timeout()` and then calls `handle_timeout(now)`.
+//! assert!(pac.poll_timeout().is_some());
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod avp;
