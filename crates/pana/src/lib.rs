@@ -57,6 +57,26 @@
 //! // A real driver sleeps until `poll_timeout()` and then calls `handle_timeout(now)`.
 //! assert!(pac.poll_timeout().is_some());
 //! ```
+//!
+//! What this implementation does and does not do (beyond RFC 5191's MUSTs):
+//! - handshake without the optimisation of an EAP request in the PAR with S flag; the PAA
+//!   offers PRF and integrity algorithms in its configured preference order, the PaC takes
+//!   the first one it supports of each (defaults: PRF_HMAC_SHA2_256 and
+//!   AUTH_HMAC_SHA2_256_128 first, PRF_HMAC_SHA1 and AUTH_HMAC_SHA1_160 as the mandatory
+//!   fallback);
+//! - the PaC piggybacks EAP responses on PANs; when its EAP peer takes longer than
+//!   [`PacConfig::eap_response_timeout`] it answers with an empty PAN and sends the response
+//!   in a PAR of its own, which the PAA accepts. The PAA never piggybacks EAP requests on its
+//!   PANs: every EAP request travels in a PAR;
+//! - one outstanding request per direction: a request asked for while another is
+//!   outstanding is queued (sequence numbers never skip); after a re-key the outstanding
+//!   request and the cached answer are signed again under the new key;
+//! - AVP flags: RFC 5191 defines only V; the second bit is honoured as a Diameter-style M
+//!   bit ([`AvpFlags::MANDATORY`]): an unknown AVP carrying it makes [`Message::parse`] fail
+//!   and the state machines drop the message (RFC 5191 discards invalid messages silently,
+//!   there is no error message to send); unknown AVPs without it are kept and ignored;
+//! - session lifetime ends the session silently on both sides (no PTR);
+//! - no encryption AVPs (RFC 5872/6786), no relay (RFC 6345), no I flag handling.
 #![forbid(unsafe_code)]
 
 pub mod avp;

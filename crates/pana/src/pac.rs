@@ -323,6 +323,7 @@ impl<R: RngCore + CryptoRng> Pac<R> {
             && msg.is_request()
             && msg.flags.contains(Flags::START)
             && self.state == PacState::WaitParStart
+            && msg.session_id != 0
         {
             self.on_par_start(&msg, bytes, now);
             return;
