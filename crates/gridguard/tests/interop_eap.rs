@@ -275,3 +275,29 @@ fn the_longest_identity_rfc_4764_allows_authenticates_through_radius() {
         .log_text()
         .contains(&format!("accept {}", "Q".repeat(966))));
 }
+
+#[test]
+fn hostapd_accepts_the_longest_identity_rfc_4764_allows() {
+    // 966 bytes: hostapd's user file cannot hold such a line, so it matches a wildcard prefix entry; the
+    // RADIUS User-Name is truncated to 253 bytes while the EAP identity (ID_P) travels whole.
+    if !tools_present(TOOLS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ns = Netns::new("hapdlong");
+    let psk = "00112233445566778899aabbccddeeff";
+    let users = format!("\"{}\"* PSK {psk}\n", "Q".repeat(200));
+    let mut hostapd = start_hostapd_with_users(&ns, dir.path(), &users, SECRET);
+    let out = our_client(&ns, &[b'Q'; 966], psk);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\nhostapd:\n{}",
+        hostapd.log_text()
+    );
+    assert!(
+        stdout.contains("the MS-MPPE keys carry our MSK"),
+        "{stdout}"
+    );
+    hostapd.interrupt();
+}

@@ -166,6 +166,12 @@ pub fn start_hostapd(ns: &Netns, dir: &Path, users: &[(&[u8], &str)], secret: &s
             String::from_utf8_lossy(identity)
         ));
     }
+    start_hostapd_with_users(ns, dir, &user_file, secret)
+}
+
+/// hostapd as in [`start_hostapd`], with an `eap_user_file` given verbatim (for wildcard entries such as
+/// `"prefix"* PSK <hex>`, which hostapd matches against identities longer than its line buffer).
+pub fn start_hostapd_with_users(ns: &Netns, dir: &Path, user_file: &str, secret: &str) -> Guard {
     std::fs::write(dir.join("eap_user"), user_file).unwrap();
     std::fs::write(dir.join("radius_clients"), format!("127.0.0.1 {secret}\n")).unwrap();
     let conf = format!(
