@@ -162,14 +162,24 @@ impl Vault {
         let states = parallel(&mut self.slots, &all, |_, s| s.refresh_state());
         let mut staged: BTreeMap<u64, usize> = BTreeMap::new();
         let mut done: BTreeSet<u64> = BTreeSet::new();
+        let mut failed = false;
+        let mut answers = Vec::new();
         for (i, r) in states {
-            let (s, d) = match r {
-                Ok(x) => x,
+            match r {
+                Ok(x) => answers.push(x),
                 Err(e) => {
-                    let slot = self.slots.get_mut(i).ok_or(VaultError::NoSuchStore(i))?;
-                    return Err(slot.store_err(e));
+                    // Finished later, when the store is back.
+                    if let Some(slot) = self.slots.get_mut(i) {
+                        slot.mark_down(&e);
+                    }
+                    failed = true;
                 }
-            };
+            }
+        }
+        if failed {
+            return Ok(());
+        }
+        for (s, d) in answers {
             for id in s {
                 *staged.entry(id).or_default() += 1;
             }
@@ -187,8 +197,9 @@ impl Vault {
             });
             for (i, r) in results {
                 if let Err(e) = r {
-                    let slot = self.slots.get_mut(i).ok_or(VaultError::NoSuchStore(i))?;
-                    return Err(slot.store_err(e));
+                    if let Some(slot) = self.slots.get_mut(i) {
+                        slot.mark_down(&e);
+                    }
                 }
             }
         }

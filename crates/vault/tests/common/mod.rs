@@ -2,6 +2,7 @@
 //! the plaintext reference computations the shared results are compared with.
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod scenarios;
 
 use std::collections::BTreeMap;
@@ -134,4 +135,29 @@ pub fn delete_sqlite(path: &Path) {
         let p = PathBuf::from(format!("{}{suffix}", path.display()));
         let _ = std::fs::remove_file(p);
     }
+}
+
+/// Finds any of the needles in `hay` (one Aho-Corasick pass over the bytes).
+pub fn find_any<'a>(
+    hay: &[u8],
+    needles: &'a std::collections::HashSet<Vec<u8>>,
+) -> Option<&'a Vec<u8>> {
+    let list: Vec<&Vec<u8>> = needles.iter().collect();
+    let ac = aho_corasick::AhoCorasick::new(&list).unwrap();
+    ac.find(hay).map(|m| list[m.pattern().as_usize()])
+}
+
+/// The needles for a set of readings: each value as little-endian bytes, big-endian bytes
+/// and decimal text.
+pub fn reading_patterns(readings: &[Reading]) -> std::collections::HashSet<Vec<u8>> {
+    readings
+        .iter()
+        .flat_map(|r| {
+            [
+                r.wh.to_le_bytes().to_vec(),
+                r.wh.to_be_bytes().to_vec(),
+                r.wh.to_string().into_bytes(),
+            ]
+        })
+        .collect()
 }
