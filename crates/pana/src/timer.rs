@@ -139,8 +139,14 @@ impl RetransmitConfig {
 /// `d * (1 + RAND)` with RAND uniform in [-0.1, 0.1].
 fn jitter(d: Duration, rng: &mut dyn RngCore) -> Duration {
     let r = f64::from(rng.next_u32()) / f64::from(u32::MAX) * 0.2 - 0.1;
-    d.mul_f64(1.0 + r)
+    Duration::try_from_secs_f64(d.as_secs_f64() * (1.0 + r))
+        .unwrap_or(d)
+        .min(MAX_RT)
 }
+
+/// Upper bound on any retransmission timeout, whatever the configuration says (MRT 0 means
+/// "no cap" in RFC terms; the back-off still has to stay representable).
+const MAX_RT: Duration = Duration::from_secs(24 * 3600);
 
 /// RT for the first transmission: IRT + RAND*IRT.
 pub(crate) fn initial_rt(irt: Duration, rng: &mut dyn RngCore) -> Duration {
@@ -149,7 +155,7 @@ pub(crate) fn initial_rt(irt: Duration, rng: &mut dyn RngCore) -> Duration {
 
 /// RT after a retransmission: 2*RTprev + RAND*RTprev, capped at MRT + RAND*MRT.
 pub(crate) fn next_rt(prev: Duration, mrt: Duration, rng: &mut dyn RngCore) -> Duration {
-    let rt = jitter(prev, rng).saturating_add(prev);
+    let rt = jitter(prev, rng).saturating_add(prev).min(MAX_RT);
     if !mrt.is_zero() && rt > mrt {
         jitter(mrt, rng)
     } else {
@@ -189,6 +195,12 @@ mod tests {
         assert_eq!(rt, Duration::from_millis(8400));
         let capped = next_rt(Duration::from_secs(20), Duration::from_secs(30), &mut lo);
         assert_eq!(capped, Duration::from_secs(27));
+        // MRT 0 means no cap, but the timeout stays representable.
+        let mut rt = Duration::from_secs(1);
+        for _ in 0..200 {
+            rt = next_rt(rt, Duration::ZERO, &mut hi);
+        }
+        assert_eq!(rt, MAX_RT);
     }
 
     #[test]
