@@ -291,11 +291,11 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
         let mut ex = Exchange::new(self.ctx.rng.next_u32());
         let seq = ex.take_seq();
         let mut par = Message::new(MessageType::AUTH, Flags::REQUEST | Flags::START, id, seq);
-        for p in &self.ctx.config.prf_algorithms {
-            par.avps.push(Avp::u32(AvpCode::PRF_ALGORITHM, p.0));
-        }
         for a in &self.ctx.config.integrity_algorithms {
             par.avps.push(Avp::u32(AvpCode::INTEGRITY_ALGORITHM, a.0));
+        }
+        for p in &self.ctx.config.prf_algorithms {
+            par.avps.push(Avp::u32(AvpCode::PRF_ALGORITHM, p.0));
         }
         let Ok(bytes) = par.emit() else {
             return;

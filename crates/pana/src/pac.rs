@@ -376,9 +376,11 @@ impl<R: RngCore + CryptoRng> Pac<R> {
             self.fail(FailReason::NoCommonAlgorithm);
             return;
         };
+        // Integrity-Algorithm before PRF-Algorithm, as OpenPANA sends them (I_PAN enters the
+        // key derivation byte for byte, so matching it keeps the replay test exact).
         let pan = Message::new(MessageType::AUTH, Flags::START, msg.session_id, msg.seq)
-            .with(Avp::u32(AvpCode::PRF_ALGORITHM, prf.0))
-            .with(Avp::u32(AvpCode::INTEGRITY_ALGORITHM, integrity.0));
+            .with(Avp::u32(AvpCode::INTEGRITY_ALGORITHM, integrity.0))
+            .with(Avp::u32(AvpCode::PRF_ALGORITHM, prf.0));
         let Ok(bytes) = pan.emit() else {
             return;
         };
