@@ -3,7 +3,12 @@
 //! recorded EAP-PSK packets as the EAP stand-ins' answers, each side must produce the recorded
 //! frames of its role byte for byte, AUTH values included.
 
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test helpers
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
