@@ -1,0 +1,375 @@
+//! The 15-minute load profile, kept for 30 days in a compact ring.
+//!
+//! # Layout and resolution
+//!
+//! The profile is a ring of [`BLOCKS`] blocks of up to [`INTERVALS_PER_BLOCK`] consecutive
+//! 15-minute intervals (30 × 96 = 2,880 interval slots; the block being filled occupies one
+//! slot, so when block 31 starts the oldest block is dropped). Each interval records two
+//! channels, delivered and received energy, in units of [`UNIT_WH`] = 10 Wh, plus status
+//! flags. The units are taken from the *quantised registers*: an interval holds
+//! `reg/10` at its end minus `reg/10` at its start, so the intervals of the ring add up
+//! exactly to the change of `register / 10` over the ring, and the registers themselves stay
+//! exact in Wh. (This is how a pulse-output profile with Ke = 10 Wh behaves.)
+//!
+//! A block is one byte string; an interval takes one byte in the common case:
+//!
+//! | first byte           | meaning |
+//! |----------------------|---------|
+//! | `0b0ddd_dddd`        | delivered = `d` (0..=127 units), received 0, no flags |
+//! | `0b1RFx_xxxx`        | extended: delivered = `x` (0..=30) or, if `x` = 31, a LEB128 varint follows; then a varint received if `R`; then one flags byte if `F` |
+//!
+//! A new block starts when the current one holds 96 intervals or when the next interval does
+//! not follow on in time (a clock change), so every block is a run of consecutive intervals
+//! described by its start time and length.
+
+use std::collections::VecDeque;
+
+use crate::time::INTERVAL_S;
+
+/// Intervals per block (one day of 15-minute intervals).
+pub const INTERVALS_PER_BLOCK: usize = 96;
+/// Blocks kept (30 days).
+pub const BLOCKS: usize = 30;
+/// Energy resolution of the profile in Wh.
+pub const UNIT_WH: u64 = 10;
+
+/// Status flags of one interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct IntervalFlags(pub u8);
+
+impl IntervalFlags {
+    /// No flag.
+    pub const NONE: IntervalFlags = IntervalFlags(0);
+    /// Power was off during (part of) the interval.
+    pub const OUTAGE: IntervalFlags = IntervalFlags(0x01);
+    /// The interval is shorter than 15 minutes (power-off/on or clock change inside it).
+    pub const PARTIAL: IntervalFlags = IntervalFlags(0x02);
+    /// The clock was set forward inside or at the start of the interval.
+    pub const CLOCK_FORWARD: IntervalFlags = IntervalFlags(0x04);
+    /// The clock was set backward inside or at the start of the interval.
+    pub const CLOCK_BACKWARD: IntervalFlags = IntervalFlags(0x08);
+
+    /// Whether every flag of `other` is set.
+    pub fn contains(self, other: IntervalFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Whether any clock-change flag is set.
+    pub fn clock_changed(self) -> bool {
+        self.0 & (Self::CLOCK_FORWARD.0 | Self::CLOCK_BACKWARD.0) != 0
+    }
+}
+
+impl core::ops::BitOr for IntervalFlags {
+    type Output = IntervalFlags;
+    fn bitor(self, rhs: IntervalFlags) -> IntervalFlags {
+        IntervalFlags(self.0 | rhs.0)
+    }
+}
+
+impl core::ops::BitOrAssign for IntervalFlags {
+    fn bitor_assign(&mut self, rhs: IntervalFlags) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// One interval of the profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interval {
+    /// Meter time at which the interval starts (a multiple of 900 s).
+    pub start: u64,
+    /// Delivered energy in units of 10 Wh.
+    pub delivered: u32,
+    /// Received energy in units of 10 Wh.
+    pub received: u32,
+    /// Status flags.
+    pub flags: IntervalFlags,
+}
+
+/// A decoded block: consecutive intervals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// Block sequence number (counts every block ever started, from 0).
+    pub seq: u32,
+    /// Intervals, oldest first.
+    pub intervals: Vec<Interval>,
+}
+
+impl Block {
+    /// Meter time at which the last interval ends.
+    pub fn end_time(&self) -> u64 {
+        self.intervals.last().map_or(0, |i| i.start + INTERVAL_S)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Stored {
+    start: u64,
+    len: u8,
+    data: Box<[u8]>,
+}
+
+/// The ring of blocks.
+#[derive(Clone, Debug, Default)]
+pub struct LoadProfile {
+    sealed: VecDeque<Stored>,
+    cur_start: u64,
+    cur_len: u8,
+    cur: Vec<u8>,
+    /// Sequence number of the block being filled (or of the next block if none).
+    cur_seq: u32,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(data: &[u8], pos: &mut usize) -> Option<u32> {
+    let mut v: u32 = 0;
+    for shift in (0..35).step_by(7) {
+        let b = *data.get(*pos)?;
+        *pos += 1;
+        v |= u32::from(b & 0x7F).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn encode(out: &mut Vec<u8>, delivered: u32, received: u32, flags: IntervalFlags) {
+    if received == 0 && flags.0 == 0 && delivered < 0x80 {
+        out.push(delivered as u8);
+        return;
+    }
+    let mut h = 0x80u8;
+    if received != 0 {
+        h |= 0x40;
+    }
+    if flags.0 != 0 {
+        h |= 0x20;
+    }
+    if delivered < 0x1F {
+        out.push(h | delivered as u8);
+    } else {
+        out.push(h | 0x1F);
+        put_varint(out, delivered);
+    }
+    if received != 0 {
+        put_varint(out, received);
+    }
+    if flags.0 != 0 {
+        out.push(flags.0);
+    }
+}
+
+fn decode(data: &[u8], start: u64, len: u8, seq: u32) -> Block {
+    let mut intervals = Vec::with_capacity(usize::from(len));
+    let mut pos = 0usize;
+    for i in 0..u64::from(len) {
+        let Some(&h) = data.get(pos) else { break };
+        pos += 1;
+        let (mut delivered, mut received, mut flags) = (u32::from(h), 0, IntervalFlags::NONE);
+        if h & 0x80 != 0 {
+            delivered = u32::from(h & 0x1F);
+            if delivered == 0x1F {
+                delivered = get_varint(data, &mut pos).unwrap_or(0);
+            }
+            if h & 0x40 != 0 {
+                received = get_varint(data, &mut pos).unwrap_or(0);
+            }
+            if h & 0x20 != 0 {
+                flags = IntervalFlags(data.get(pos).copied().unwrap_or(0));
+                pos += 1;
+            }
+        }
+        intervals.push(Interval {
+            start: start + i * INTERVAL_S,
+            delivered,
+            received,
+            flags,
+        });
+    }
+    Block { seq, intervals }
+}
+
+impl LoadProfile {
+    /// An empty profile.
+    pub fn new() -> Self {
+        LoadProfile::default()
+    }
+
+    /// Appends an interval starting at meter time `start`.
+    pub fn push(&mut self, start: u64, delivered: u32, received: u32, flags: IntervalFlags) {
+        if self.cur_len > 0 {
+            let follows = self.cur_start + u64::from(self.cur_len) * INTERVAL_S == start;
+            if usize::from(self.cur_len) >= INTERVALS_PER_BLOCK || !follows {
+                self.seal();
+            }
+        }
+        if self.cur_len == 0 {
+            self.cur_start = start;
+            while self.sealed.len() >= BLOCKS {
+                self.sealed.pop_front();
+            }
+        }
+        encode(&mut self.cur, delivered, received, flags);
+        self.cur_len += 1;
+    }
+
+    fn seal(&mut self) {
+        let data = core::mem::take(&mut self.cur).into_boxed_slice();
+        self.sealed.push_back(Stored {
+            start: self.cur_start,
+            len: self.cur_len,
+            data,
+        });
+        self.cur_len = 0;
+        self.cur_seq = self.cur_seq.wrapping_add(1);
+        // Typical block: a little over one byte per interval.
+        self.cur = Vec::with_capacity(INTERVALS_PER_BLOCK + 32);
+    }
+
+    /// Number of intervals held.
+    pub fn len(&self) -> usize {
+        self.sealed
+            .iter()
+            .map(|b| usize::from(b.len))
+            .sum::<usize>()
+            + usize::from(self.cur_len)
+    }
+
+    /// Whether no interval is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of blocks held, the one being filled included.
+    pub fn block_count(&self) -> usize {
+        self.sealed.len() + usize::from(self.cur_len > 0)
+    }
+
+    /// Sequence number of the newest block (the one being filled), if any.
+    pub fn newest_seq(&self) -> Option<u32> {
+        if self.cur_len > 0 {
+            Some(self.cur_seq)
+        } else if self.sealed.is_empty() {
+            None
+        } else {
+            Some(self.cur_seq.wrapping_sub(1))
+        }
+    }
+
+    /// The blocks, oldest first, the one being filled last.
+    pub fn blocks(&self) -> Vec<Block> {
+        let newest = self.newest_seq().unwrap_or(0);
+        let n = self.block_count() as u32;
+        let mut out = Vec::with_capacity(self.block_count());
+        for (i, s) in self.sealed.iter().enumerate() {
+            let seq = newest.wrapping_sub(n - 1).wrapping_add(i as u32);
+            out.push(decode(&s.data, s.start, s.len, seq));
+        }
+        if self.cur_len > 0 {
+            out.push(decode(
+                &self.cur,
+                self.cur_start,
+                self.cur_len,
+                self.cur_seq,
+            ));
+        }
+        out
+    }
+
+    /// Every interval held, oldest first.
+    pub fn intervals(&self) -> Vec<Interval> {
+        self.blocks()
+            .into_iter()
+            .flat_map(|b| b.intervals)
+            .collect()
+    }
+
+    /// Bytes of interval data held (the compact encoding only).
+    pub fn data_bytes(&self) -> usize {
+        self.sealed.iter().map(|b| b.data.len()).sum::<usize>() + self.cur.len()
+    }
+
+    /// Heap bytes owned (capacities, block headers included; allocator overhead excluded).
+    pub fn heap_bytes(&self) -> usize {
+        self.sealed.capacity() * core::mem::size_of::<Stored>()
+            + self.sealed.iter().map(|b| b.data.len()).sum::<usize>()
+            + self.cur.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_round_trips_edge_values() {
+        let cases = [
+            (0, 0, 0),
+            (127, 0, 0),
+            (128, 0, 0),
+            (30, 0, 1),
+            (31, 0, 0),
+            (0, 1, 0),
+            (1_200, 1_200, 0x0F),
+            (u32::MAX, u32::MAX, 0xFF),
+        ];
+        let mut lp = LoadProfile::new();
+        for (i, &(d, r, f)) in cases.iter().enumerate() {
+            lp.push(i as u64 * INTERVAL_S, d, r, IntervalFlags(f));
+        }
+        let got = lp.intervals();
+        assert_eq!(got.len(), cases.len());
+        for (g, &(d, r, f)) in got.iter().zip(cases.iter()) {
+            assert_eq!((g.delivered, g.received, g.flags.0), (d, r, f));
+        }
+        // One byte for a plain small interval.
+        let mut one = LoadProfile::new();
+        one.push(0, 100, 0, IntervalFlags::NONE);
+        assert_eq!(one.data_bytes(), 1);
+    }
+
+    #[test]
+    fn ring_wraps_after_thirty_days() {
+        let mut lp = LoadProfile::new();
+        let days = 33u64;
+        for i in 0..days * 96 {
+            lp.push(i * INTERVAL_S, (i % 200) as u32, 0, IntervalFlags::NONE);
+        }
+        assert_eq!(lp.block_count(), BLOCKS);
+        assert_eq!(lp.len(), 2_880);
+        let iv = lp.intervals();
+        let first = iv.first().unwrap();
+        // The oldest block kept is day 3 (days 0, 1, 2 dropped).
+        assert_eq!(first.start, 3 * 96 * INTERVAL_S);
+        assert_eq!(first.delivered, ((3 * 96) % 200) as u32);
+        assert_eq!(iv.last().unwrap().start, (days * 96 - 1) * INTERVAL_S);
+        let blocks = lp.blocks();
+        assert_eq!(blocks.first().unwrap().seq, 3);
+        assert_eq!(blocks.last().unwrap().seq, 32);
+        // One more interval starts block 33 and drops block 3.
+        lp.push(days * 96 * INTERVAL_S, 1, 0, IntervalFlags::NONE);
+        assert_eq!(lp.block_count(), BLOCKS);
+        assert_eq!(lp.len(), 2_880 - 96 + 1);
+        assert_eq!(lp.blocks().first().unwrap().seq, 4);
+    }
+
+    #[test]
+    fn a_time_gap_starts_a_new_block() {
+        let mut lp = LoadProfile::new();
+        lp.push(0, 1, 0, IntervalFlags::NONE);
+        lp.push(INTERVAL_S, 2, 0, IntervalFlags::NONE);
+        lp.push(10 * INTERVAL_S, 3, 0, IntervalFlags::CLOCK_FORWARD);
+        let b = lp.blocks();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].end_time(), 2 * INTERVAL_S);
+        assert_eq!(b[1].intervals[0].start, 10 * INTERVAL_S);
+        assert_eq!(b[1].intervals[0].flags, IntervalFlags::CLOCK_FORWARD);
+    }
+}
