@@ -1036,6 +1036,72 @@ mod tests {
     }
 
     #[test]
+    fn rejected_reauthentication_ends_the_session_on_both_sides() {
+        let mut sim = Sim::default_seeded(16);
+        sim.establish();
+        let sid = sim.session();
+        // The backend's view of the credential changes: the next EAP run fails.
+        sim.paa_secret = b"rotated".to_vec();
+        sim.paa.reauthenticate(sid, sim.now).unwrap();
+        assert!(sim.run_until(Duration::from_secs(1000), |s| {
+            s.pac.state() == PacState::Closed && s.paa.session_count() == 0
+        }));
+        assert!(sim.pac_events.iter().any(|(_, e)| matches!(
+            e,
+            PacEvent::Failed {
+                reason: FailReason::AuthenticationRejected
+            }
+        )));
+        assert!(sim.paa_events.iter().any(|(_, e)| matches!(
+            e,
+            PaaEvent::Failed {
+                reason: FailReason::AuthenticationRejected,
+                ..
+            }
+        )));
+        // The rejection travelled under the old key: nothing was dropped for a bad AUTH.
+        assert_eq!(
+            sim.pac.stats().auth_failures + sim.paa.stats().auth_failures,
+            0
+        );
+    }
+
+    #[test]
+    fn backend_timeout_and_vanished_paa_fail_cleanly() {
+        // The backend gives up: the PAA session fails with EapTimeout.
+        let mut sim = Sim::default_seeded(17);
+        sim.pac.start(sim.now).unwrap();
+        assert!(sim.run_until(Duration::from_secs(10), |s| s
+            .paa_events
+            .iter()
+            .any(|(_, e)| matches!(e, PaaEvent::EapFromPac { .. }))));
+        let sid = sim.pac.session_id();
+        sim.paa.eap_timeout(sid, sim.now).unwrap();
+        sim.drain();
+        assert!(sim.paa_events.iter().any(|(_, e)| matches!(
+            e,
+            PaaEvent::Failed {
+                reason: FailReason::EapTimeout,
+                ..
+            }
+        )));
+        assert_eq!(sim.paa.session_count(), 0);
+        assert_eq!(
+            sim.paa.eap_request(sid, &[1], sim.now),
+            Err(crate::Error::UnknownSession(sid))
+        );
+        // The PaC, now talking to nobody, gives up at its authentication timeout.
+        assert!(sim.run_until(Duration::from_secs(1000), |s| s.pac.state()
+            == PacState::Closed));
+        assert!(sim.pac_events.iter().any(|(_, e)| matches!(
+            e,
+            PacEvent::Failed {
+                reason: FailReason::AuthTimeout
+            }
+        )));
+    }
+
+    #[test]
     fn per_session_paa_memory_is_small() {
         let mut sim = Sim::default_seeded(15);
         sim.establish();
