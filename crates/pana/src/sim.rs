@@ -960,12 +960,14 @@ mod tests {
             let bad_paa: Vec<_> = sim
                 .paa_events
                 .iter()
+                // A late duplicate PCI may open an orphan handshake that times out; only the
+                // established session matters here.
                 .filter(|(_, e)| {
                     matches!(
                         e,
-                        PaaEvent::Failed { .. }
-                            | PaaEvent::Expired { .. }
-                            | PaaEvent::Terminated { .. }
+                        PaaEvent::Failed { session, .. }
+                            | PaaEvent::Expired { session }
+                            | PaaEvent::Terminated { session, .. } if *session == sid
                     )
                 })
                 .collect();
