@@ -4,4 +4,9 @@
 pub mod aaa;
 pub mod demo;
 pub mod eap_client;
+pub mod inspect;
+pub mod pana_cli;
+pub mod pana_paa;
+pub mod pana_pac;
+pub mod simulate;
 pub mod udp_driver;

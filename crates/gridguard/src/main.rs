@@ -26,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Pana(gridguard::pana_cli::PanaCommand),
     /// Authenticate a crowd of simulated meters against an in-process server on loopback.
     Demo {
         /// Number of simulated meters.
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Pana(pana) => gridguard::pana_cli::run(pana).await,
         Command::Demo {
             meters,
             concurrency,
