@@ -225,7 +225,10 @@ impl Authenticator {
             Ok(bytes) => {
                 self.rounds += 1;
                 self.retransmissions = 0;
-                self.last_request = bytes.clone();
+                // Only an authenticator that retransmits by itself needs its own copy.
+                if self.config.retransmit.is_some() {
+                    self.last_request.clone_from(&bytes);
+                }
                 self.transmit.push_back(bytes);
                 self.deadline = Some(now + self.first_timeout());
             }

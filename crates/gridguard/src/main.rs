@@ -12,6 +12,8 @@ use gridguard::aaa::{EapAaa, Outcome};
 use gridguard::{demo, eap_client, udp_driver};
 use gridguard_eap::{MemoryCredentials, Psk};
 use gridguard_radius::{AsyncClient, ClientConfig, Server, ServerConfig};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +56,10 @@ enum Command {
         /// Do not print a line per authentication.
         #[arg(long)]
         quiet: bool,
+        /// Benchmark anchor: no RADIUS at all, answer every datagram with its own bytes through
+        /// the same UDP loop (what the system calls and the loopback path alone cost).
+        #[arg(long)]
+        echo: bool,
     },
     /// Authenticate as a meter (EAP-PSK peer) through RADIUS.
     EapClient {
@@ -78,6 +84,11 @@ enum Command {
         /// Authentications in flight at once with --count.
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+        /// Benchmark anchor, against `eap-server --echo`: instead of authenticating, send
+        /// 3 x --count plain datagrams of a typical RADIUS size, --concurrency in flight, and
+        /// wait for each echo (the same number of round trips as --count authentications).
+        #[arg(long)]
+        echo: bool,
     },
 }
 
@@ -134,6 +145,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             credentials,
             server_id,
             quiet,
+            echo,
         } => {
             let text = std::fs::read_to_string(&credentials)
                 .with_context(|| format!("reading {}", credentials.display()))?;
@@ -159,8 +171,22 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("listening on {} with {meters} meters", socket.local_addr()?);
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
+            if echo {
+                let worker =
+                    tokio::task::spawn_blocking(move || udp_driver::echo_blocking(&socket, &flag));
+                tokio::signal::ctrl_c().await?;
+                stop.store(true, Ordering::Relaxed);
+                worker.await??;
+                return Ok(ExitCode::SUCCESS);
+            }
             let worker = tokio::task::spawn_blocking(move || {
-                let mut server = Server::new(secret.as_str(), aaa, ServerConfig::default());
+                // MPPE salts from a user-space CSPRNG seeded once by the OS: no system call per reply.
+                let mut server = Server::with_rng(
+                    secret.as_str(),
+                    aaa,
+                    ServerConfig::default(),
+                    StdRng::from_entropy(),
+                );
                 udp_driver::serve_blocking(&socket, &mut server, &flag).map(|()| server)
             });
             tokio::signal::ctrl_c().await?;
@@ -181,7 +207,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             print_keys,
             count,
             concurrency,
+            echo,
         } => {
+            if echo {
+                return echo_load(radius, count, concurrency).await;
+            }
             let psk = Psk::from_hex(&psk)?;
             let client =
                 AsyncClient::connect(radius, secret.as_str(), ClientConfig::default()).await?;
@@ -245,6 +275,63 @@ async fn load(
         count as f64 / elapsed.max(1e-9)
     );
     Ok(if ok == count {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Round trips of one EAP-PSK authentication through RADIUS.
+const ROUND_TRIPS_PER_AUTHENTICATION: usize = 3;
+/// Size of each echo datagram: about an EAP-PSK Access-Request.
+const ECHO_DATAGRAM_LEN: usize = 128;
+
+/// The echo anchor's load: `count` x 3 round trips, `concurrency` in flight on one socket.
+async fn echo_load(
+    server: SocketAddr,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<ExitCode> {
+    let socket = tokio::net::UdpSocket::bind(match server {
+        SocketAddr::V4(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
+        SocketAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+    })
+    .await?;
+    socket.connect(server).await?;
+    let socket = Arc::new(socket);
+    let total = count.saturating_mul(ROUND_TRIPS_PER_AUTHENTICATION);
+    let lanes = concurrency.clamp(1, total.max(1));
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::with_capacity(lanes);
+    for lane in 0..lanes {
+        let socket = socket.clone();
+        let rounds = total / lanes + usize::from(lane < total % lanes);
+        tasks.push(tokio::spawn(async move {
+            let datagram = [0x5au8; ECHO_DATAGRAM_LEN];
+            let mut buf = [0u8; 2 * ECHO_DATAGRAM_LEN];
+            let mut answered = 0usize;
+            for _ in 0..rounds {
+                socket.send(&datagram).await?;
+                // Echoes are interchangeable: any one answers any lane.
+                let wait =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), socket.recv(&mut buf));
+                if matches!(wait.await, Ok(Ok(_))) {
+                    answered += 1;
+                }
+            }
+            anyhow::Ok(answered)
+        }));
+    }
+    let mut answered = 0usize;
+    for task in tasks {
+        answered += task.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{answered} of {total} echoed in {elapsed:.3} s ({:.0} round trips/s)",
+        total as f64 / elapsed.max(1e-9)
+    );
+    Ok(if answered == total {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

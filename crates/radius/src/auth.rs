@@ -4,6 +4,8 @@
 //! The functions work on encoded bytes, because both checks cover the packet exactly as it
 //! was sent.
 
+use std::sync::Arc;
+
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use rand_core::{CryptoRng, RngCore};
@@ -14,24 +16,47 @@ use crate::code::{AttributeType, Code};
 use crate::error::Error;
 use crate::packet::{framed, Packet, AUTHENTICATOR_LEN, HEADER_LEN};
 
-type HmacMd5 = Hmac<Md5>;
+pub(crate) type HmacMd5 = Hmac<Md5>;
 
 /// Length of the Message-Authenticator value.
 pub const MESSAGE_AUTHENTICATOR_LEN: usize = 16;
 
-/// The RADIUS shared secret. Zeroized on drop; its `Debug` does not print it.
+/// The RADIUS shared secret. Zeroized on drop (of its last clone); its `Debug` does not print
+/// it. Clones share one allocation, so handing the secret around costs no copy of it.
+///
+/// The secret also keeps HMAC-MD5 keyed with it (the inner and outer pad states), so that a
+/// Message-Authenticator costs no key set-up per packet. Those two MD5 states are derived from
+/// the secret but are not zeroized on drop: `hmac` 0.12 and `md-5` 0.10 offer no way to do so
+/// (the same holds for every per-packet HMAC instance these crates make).
 #[derive(Clone)]
-pub struct Secret(Zeroizing<Vec<u8>>);
+pub struct Secret(Arc<SecretInner>);
+
+struct SecretInner {
+    bytes: Zeroizing<Vec<u8>>,
+    keyed: Option<HmacMd5>,
+}
 
 impl Secret {
     /// Wraps the shared secret.
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        Secret(Zeroizing::new(secret.into()))
+        let bytes = Zeroizing::new(secret.into());
+        let keyed = HmacMd5::new_from_slice(&bytes).ok();
+        Secret(Arc::new(SecretInner { bytes, keyed }))
     }
 
     /// The secret's bytes.
     pub fn expose(&self) -> &[u8] {
-        &self.0
+        &self.0.bytes
+    }
+
+    /// HMAC-MD5 keyed with the secret, ready for a message.
+    pub(crate) fn hmac(&self) -> Result<HmacMd5, Error> {
+        match &self.0.keyed {
+            Some(mac) => Ok(mac.clone()),
+            None => {
+                HmacMd5::new_from_slice(&self.0.bytes).map_err(|_| Error::BadMessageAuthenticator)
+            }
+        }
     }
 }
 
@@ -165,15 +190,33 @@ fn hmac_over(
     authenticator: &[u8; AUTHENTICATOR_LEN],
     secret: &[u8],
 ) -> Result<[u8; MESSAGE_AUTHENTICATOR_LEN], Error> {
-    let mut copy = packet.to_vec();
-    if let Some(a) = copy.get_mut(4..HEADER_LEN) {
-        a.copy_from_slice(authenticator);
-    }
-    copy.get_mut(ma_offset..ma_offset + MESSAGE_AUTHENTICATOR_LEN)
-        .ok_or(Error::BadMessageAuthenticatorAttribute)?
-        .fill(0);
-    let mut mac = HmacMd5::new_from_slice(secret).map_err(|_| Error::BadMessageAuthenticator)?;
-    mac.update(&copy);
+    let mac = HmacMd5::new_from_slice(secret).map_err(|_| Error::BadMessageAuthenticator)?;
+    hmac_with(mac, packet, ma_offset, authenticator)
+}
+
+/// [`hmac_over`] with an already keyed HMAC. The packet is fed in pieces around the
+/// Authenticator and Message-Authenticator fields, so it is never copied.
+pub(crate) fn hmac_with(
+    mut mac: HmacMd5,
+    packet: &[u8],
+    ma_offset: usize,
+    authenticator: &[u8; AUTHENTICATOR_LEN],
+) -> Result<[u8; MESSAGE_AUTHENTICATOR_LEN], Error> {
+    let ma_end = ma_offset
+        .checked_add(MESSAGE_AUTHENTICATOR_LEN)
+        .ok_or(Error::BadMessageAuthenticatorAttribute)?;
+    let (Some(head), Some(before), Some(after)) = (
+        packet.get(..4),
+        packet.get(HEADER_LEN..ma_offset),
+        packet.get(ma_end..),
+    ) else {
+        return Err(Error::BadMessageAuthenticatorAttribute);
+    };
+    mac.update(head);
+    mac.update(authenticator);
+    mac.update(before);
+    mac.update(&[0u8; MESSAGE_AUTHENTICATOR_LEN]);
+    mac.update(after);
     Ok(mac.finalize().into_bytes().into())
 }
 
@@ -190,6 +233,27 @@ pub fn verify_message_authenticator(
     secret: &[u8],
     has_eap_message: bool,
 ) -> Result<bool, Error> {
+    verify_with(packet, authenticator, has_eap_message, || {
+        HmacMd5::new_from_slice(secret).map_err(|_| Error::BadMessageAuthenticator)
+    })
+}
+
+/// [`verify_message_authenticator`] with the HMAC already keyed in `secret`.
+pub(crate) fn verify_message_authenticator_keyed(
+    packet: &[u8],
+    authenticator: &[u8; AUTHENTICATOR_LEN],
+    secret: &Secret,
+    has_eap_message: bool,
+) -> Result<bool, Error> {
+    verify_with(packet, authenticator, has_eap_message, || secret.hmac())
+}
+
+fn verify_with(
+    packet: &[u8],
+    authenticator: &[u8; AUTHENTICATOR_LEN],
+    has_eap_message: bool,
+    keyed: impl FnOnce() -> Result<HmacMd5, Error>,
+) -> Result<bool, Error> {
     let bytes = framed(packet)?;
     let Some(offset) = find_message_authenticator(bytes)? else {
         return if has_eap_message {
@@ -198,7 +262,7 @@ pub fn verify_message_authenticator(
             Ok(false)
         };
     };
-    let expected = hmac_over(bytes, offset, authenticator, secret)?;
+    let expected = hmac_with(keyed()?, bytes, offset, authenticator)?;
     let got = bytes
         .get(offset..offset + MESSAGE_AUTHENTICATOR_LEN)
         .unwrap_or_default();

@@ -9,12 +9,19 @@ use rand_core::{CryptoRng, OsRng, RngCore};
 
 use crate::attribute::Attribute;
 use crate::auth::{
-    encode_response, message_authenticator_placeholder, verify_message_authenticator, Secret,
+    hmac_with, response_authenticator, verify_message_authenticator_keyed, Secret,
+    MESSAGE_AUTHENTICATOR_LEN,
 };
 use crate::code::{AttributeType, Code};
 use crate::error::Error;
 use crate::mppe::{mppe_attributes, MppeKeys};
-use crate::packet::{eap_message_attributes, Packet, AUTHENTICATOR_LEN};
+use crate::packet::{
+    eap_message_attributes, Packet, AUTHENTICATOR_LEN, HEADER_LEN, MAX_PACKET_LEN,
+};
+
+/// Encoded length of one MS-MPPE key attribute carrying a 32-byte key: type, length, vendor
+/// id, vendor type, vendor length, salt, and 48 bytes of encrypted key.
+const MPPE_ATTRIBUTE_LEN: usize = 2 + 4 + 2 + 2 + 48;
 
 /// An Access-Request that passed verification, as the handler sees it.
 #[derive(Debug, Clone)]
@@ -397,10 +404,10 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
             return None;
         }
         let must_have_ma = status || self.config.require_message_authenticator;
-        match verify_message_authenticator(
+        match verify_message_authenticator_keyed(
             datagram,
             &packet.authenticator,
-            secret.expose(),
+            &secret,
             packet.has_eap_message(),
         ) {
             Ok(true) => {}
@@ -456,7 +463,7 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
                 return None;
             }
         };
-        match self.try_encode(secret.expose(), code, reply, request) {
+        match self.try_encode(secret, code, reply, request) {
             Ok(bytes) => Some(bytes),
             Err(e) => {
                 tracing::warn!(error = %e, "RADIUS reply could not be encoded");
@@ -466,33 +473,66 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
         }
     }
 
+    /// Encodes the reply straight into its datagram: header, Message-Authenticator, the
+    /// handler's attributes, MPPE keys, Proxy-State; then the Message-Authenticator and the
+    /// Response Authenticator are computed in place (same bytes as [`crate::auth::encode_response`] gives for
+    /// the equivalent [`Packet`], without building one).
     fn try_encode(
         &mut self,
-        secret: &[u8],
+        secret: &Secret,
         code: Code,
         reply: Reply,
         request: &Packet,
     ) -> Result<Vec<u8>, Error> {
-        let mut p = Packet::new(code, request.identifier);
-        p.attributes.push(message_authenticator_placeholder());
-        p.attributes.extend(
-            reply
-                .attributes
-                .into_iter()
-                .filter(|a| a.typ != AttributeType::MESSAGE_AUTHENTICATOR),
-        );
+        let attributes = reply
+            .attributes
+            .iter()
+            .filter(|a| a.typ != AttributeType::MESSAGE_AUTHENTICATOR);
+        let estimate = attributes
+            .clone()
+            .chain(request.attributes_of(AttributeType::PROXY_STATE))
+            .fold(HEADER_LEN + 2 + MESSAGE_AUTHENTICATOR_LEN, |n, a| {
+                n.saturating_add(a.buffer_len())
+            });
+        let mut out = Vec::with_capacity(estimate + 2 * MPPE_ATTRIBUTE_LEN);
+        out.extend_from_slice(&[code.0, request.identifier, 0, 0]);
+        out.extend_from_slice(&request.authenticator);
+        out.extend_from_slice(&[
+            AttributeType::MESSAGE_AUTHENTICATOR.0,
+            (2 + MESSAGE_AUTHENTICATOR_LEN) as u8,
+        ]);
+        let ma_offset = out.len();
+        out.extend_from_slice(&[0; MESSAGE_AUTHENTICATOR_LEN]);
+        for a in attributes {
+            a.emit(&mut out)?;
+        }
         if let (ReplyKind::Accept, Some(keys)) = (reply.kind, &reply.mppe) {
-            p.attributes.extend(mppe_attributes(
-                keys,
-                secret,
-                &request.authenticator,
-                &mut self.rng,
-            )?);
+            for a in mppe_attributes(keys, secret.expose(), &request.authenticator, &mut self.rng)?
+            {
+                a.emit(&mut out)?;
+            }
         }
         // RFC 2865 §5.33: Proxy-State is copied unmodified and in order.
-        p.attributes
-            .extend(request.attributes_of(AttributeType::PROXY_STATE).cloned());
-        encode_response(&p, &request.authenticator, secret)
+        for a in request.attributes_of(AttributeType::PROXY_STATE) {
+            a.emit(&mut out)?;
+        }
+        let len = out.len();
+        if len > MAX_PACKET_LEN {
+            return Err(Error::PacketTooLong { len });
+        }
+        if let Some(slot) = out.get_mut(2..4) {
+            slot.copy_from_slice(&(len as u16).to_be_bytes());
+        }
+        // The Authenticator field holds the Request Authenticator while both are computed.
+        let mac = hmac_with(secret.hmac()?, &out, ma_offset, &request.authenticator)?;
+        if let Some(slot) = out.get_mut(ma_offset..ma_offset + MESSAGE_AUTHENTICATOR_LEN) {
+            slot.copy_from_slice(&mac);
+        }
+        let auth = response_authenticator(&out, &request.authenticator, secret.expose())?;
+        if let Some(slot) = out.get_mut(4..HEADER_LEN) {
+            slot.copy_from_slice(&auth);
+        }
+        Ok(out)
     }
 
     fn remember(
@@ -545,7 +585,10 @@ impl<H: AccessHandler, R: RngCore + CryptoRng> Server<H, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{encode_request, random_authenticator, verify_response_authenticator};
+    use crate::auth::{
+        encode_request, encode_response, message_authenticator_placeholder, random_authenticator,
+        verify_message_authenticator, verify_response_authenticator,
+    };
     use crate::mppe::extract_mppe_keys;
     use rand::{rngs::StdRng, SeedableRng};
 
@@ -615,6 +658,50 @@ mod tests {
             b"px"
         );
         assert_eq!(s.stats().requests, 1);
+    }
+
+    /// The reply written straight into bytes is exactly what `encode_response` makes of the
+    /// same packet: Proxy-State copied, one Message-Authenticator, both authenticators valid.
+    #[test]
+    fn direct_encoding_matches_encode_response() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let msk: Vec<u8> = (100..164u8).collect();
+        let handler = move |req: &AccessRequest, _: Instant| {
+            let eap = req.eap_message().unwrap();
+            if eap.len() > 10 {
+                Reply::challenge(&eap, b"state-2")
+                    .with_attribute(message_authenticator_placeholder())
+                    .with_attribute(Attribute::integer(AttributeType::SESSION_TIMEOUT, 30))
+            } else {
+                Reply::accept_with_msk(&[3, eap[1], 0, 4], &msk).unwrap()
+            }
+        };
+        let mut s = Server::with_rng(
+            SECRET,
+            handler,
+            ServerConfig::default(),
+            StdRng::seed_from_u64(3),
+        );
+        for (id, eap) in [(1u8, vec![2u8; 300]), (2, vec![2, 2, 0, 4])] {
+            let (req, bytes) = request(id, &eap, &mut rng);
+            let reply = s.handle_datagram(from(), &bytes, Instant::now()).unwrap();
+            let parsed = Packet::parse(&reply).unwrap();
+            assert_eq!(
+                parsed
+                    .attributes_of(AttributeType::MESSAGE_AUTHENTICATOR)
+                    .count(),
+                1
+            );
+            assert_eq!(
+                parsed.attributes.last().unwrap().typ,
+                AttributeType::PROXY_STATE
+            );
+            assert_eq!(
+                encode_response(&parsed, &req.authenticator, SECRET).unwrap(),
+                reply
+            );
+            verify_response_authenticator(&reply, &req.authenticator, SECRET).unwrap();
+        }
     }
 
     #[test]
