@@ -221,7 +221,10 @@ impl LoadProfile {
     }
 
     fn seal(&mut self) {
-        let data = core::mem::take(&mut self.cur).into_boxed_slice();
+        // An exact-size copy; the fill buffer is kept for the next block (shrinking it in
+        // place would leave an allocator fragment behind per block).
+        let data: Box<[u8]> = self.cur.as_slice().into();
+        self.cur.clear();
         self.sealed.push_back(Stored {
             start: self.cur_start,
             len: self.cur_len,
@@ -229,8 +232,6 @@ impl LoadProfile {
         });
         self.cur_len = 0;
         self.cur_seq = self.cur_seq.wrapping_add(1);
-        // Typical block: a little over one byte per interval.
-        self.cur = Vec::with_capacity(INTERVALS_PER_BLOCK + 32);
     }
 
     /// Number of intervals held.

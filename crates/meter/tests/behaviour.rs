@@ -397,3 +397,34 @@ fn st23_hand_computed_for_known_registers() {
     );
     assert_eq!(&b[42..46], &m.demand().max.watts.to_le_bytes());
 }
+
+#[test]
+fn writing_st54_replaces_the_calendar() {
+    use gridguard_meter::tables::calendar::CalendarTable;
+    let mut m = meter(TouCalendar::flat(), MONDAY + 15 * H);
+    let res = TouCalendar::residential();
+    let bytes = CalendarTable::of(&res).to_bytes();
+    m.write_table(id::ST54, 0, &bytes).unwrap();
+    assert_eq!(*m.calendar(), res);
+    assert_eq!(m.read_table_full(id::ST54).unwrap(), bytes);
+    assert_eq!(
+        m.read_table_full(id::ST55).unwrap()[7],
+        2,
+        "peak tier at 15:00 on a Monday"
+    );
+    m.advance(MONDAY + 16 * H).unwrap();
+    assert_eq!(
+        m.tier_registers()[2].delivered_wh,
+        m.registers().delivered_wh
+    );
+    // A length that is not 7 + 3n, or a bad switch, is refused and changes nothing.
+    assert!(m.write_table(id::ST54, 0, &bytes[1..]).is_err());
+    let mut bad = bytes.clone();
+    bad[0] = 0x07; // NEW_TIER 7
+    assert!(matches!(
+        m.write_table(id::ST54, 0, &bad),
+        Err(TableError::BadValue { .. })
+    ));
+    assert!(m.write_table(id::ST54, 3, &bytes).is_err());
+    assert_eq!(*m.calendar(), res);
+}

@@ -269,3 +269,25 @@ proptest! {
         check_register_arithmetic(&m);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// A random calendar written as ST54 and read back names the same tier at every minute of
+    /// a week (schedules nobody uses and that hold no switch point are not carried by ST54).
+    #[test]
+    fn st54_round_trips_random_calendars(cal in arb_calendar()) {
+        use gridguard_meter::tables::calendar::{actual_time_tou, CalendarTable};
+        let bytes = CalendarTable::of(&cal).to_bytes();
+        let st51 = actual_time_tou(&cal);
+        let n = u16::from_le_bytes([st51[5], st51[6]]);
+        prop_assert_eq!(usize::from(u16::from_le_bytes([st51[7], st51[8]])), bytes.len());
+        let back = CalendarTable::parse(&bytes, n).unwrap();
+        prop_assert_eq!(back.to_bytes(), bytes);
+        let cal2 = back.to_calendar().unwrap();
+        for minute in (0..7 * 1_440u64).step_by(7) {
+            let t = START + minute * 60;
+            prop_assert_eq!(cal.tier_at(t), cal2.tier_at(t));
+        }
+    }
+}

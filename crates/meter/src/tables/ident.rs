@@ -52,7 +52,7 @@ pub fn general_config() -> Vec<u8> {
     w.bytes(&set(&id::READABLE, 9));
     w.bytes(&set(&[9, 10], 2));
     w.bytes(&set(&[0], 1));
-    w.bytes(&set(&[id::ST7], 9));
+    w.bytes(&set(&[id::ST7, id::ST54], 9));
     w.0
 }
 
@@ -169,7 +169,7 @@ mod tests {
         // STD_TBLS_USED: tables 0,1,3,5,7 in byte 0; 64 in byte 8.
         assert_eq!(b[19], 0b1010_1011);
         assert_eq!(b[27], 0x01);
-        // STD_TBLS_WRITE: only ST7.
-        assert_eq!(&b[31..], &[0x80, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // STD_TBLS_WRITE: ST7 and ST54.
+        assert_eq!(&b[31..], &[0x80, 0, 0, 0, 0, 0, 0x40, 0, 0]);
     }
 }

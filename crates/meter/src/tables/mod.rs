@@ -176,19 +176,40 @@ impl Meter {
         read(self, table)
     }
 
-    /// Writes table `table` at the meter's current time. Only ST7 (procedure initiate,
-    /// full write or offset 0) is writable; the procedure's outcome is then in ST8. The
-    /// procedures are listed in [`procedures`].
+    /// Writes table `table` at the meter's current time (full writes, or offset 0). ST7
+    /// (procedure initiate) runs a procedure whose outcome is then in ST8 (the procedures are
+    /// listed in [`procedures`]); ST54 replaces the TOU calendar (its switch count is taken
+    /// from the data length, ST51 follows). Nothing else is writable.
     pub fn write_table(&mut self, table: u16, offset: u32, data: &[u8]) -> Result<(), TableError> {
-        if table != id::ST7 || offset != 0 {
-            return Err(if read(self, table).is_ok() {
-                TableError::NotWritable(table)
-            } else {
-                TableError::UnknownTable(table)
-            });
+        match (table, offset) {
+            (id::ST7, 0) => {
+                let req = procedures::ProcedureRequest::parse(data)?;
+                procedures::execute(self, &req);
+                Ok(())
+            }
+            (id::ST54, 0) => {
+                let n = data
+                    .len()
+                    .checked_sub(7)
+                    .filter(|n| n % 3 == 0)
+                    .map(|n| n / 3);
+                let n = n
+                    .and_then(|n| u16::try_from(n).ok())
+                    .ok_or(TableError::BadValue {
+                        at: 0,
+                        what: "calendar length",
+                    })?;
+                let cal = calendar::CalendarTable::parse(data, n)?
+                    .to_calendar()
+                    .map_err(|_| TableError::BadValue {
+                        at: 0,
+                        what: "calendar",
+                    })?;
+                self.set_calendar(std::sync::Arc::new(cal));
+                Ok(())
+            }
+            _ if read(self, table).is_ok() => Err(TableError::NotWritable(table)),
+            _ => Err(TableError::UnknownTable(table)),
         }
-        let req = procedures::ProcedureRequest::parse(data)?;
-        procedures::execute(self, &req);
-        Ok(())
     }
 }
