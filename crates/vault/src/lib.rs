@@ -25,6 +25,7 @@ pub use error::{Result, VaultError};
 pub use scheme::{Modulus, SchemeSpec, ShareScheme};
 pub use store::{Granularity, ShareStore};
 pub use time::{Month, TimeRange, TouCalendar};
+pub use vault::combine;
 pub use vault::{
     Bill, BillLine, Caller, CheckReport, IngestReceipt, Integrity, Reading, RegionTotal,
     RegionTotals, RepairReport, StoreConfig, StoreState, StoreStatus, Vault, VaultConfig,

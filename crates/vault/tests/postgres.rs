@@ -2,6 +2,14 @@
 //! each with its own password. Skipped, with the reason printed, when PostgreSQL 15 is not
 //! installed (the project's scripts install it, so CI runs these).
 
+// Test support code: a failed set-up step should stop the test loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,6 +1,14 @@
 //! Secrecy: what a single store holds is uniformly random whatever the readings are, and no
 //! file the vault writes (stores, WAL, outbox) contains a plaintext reading.
 
+// Test support code: a failed set-up step should stop the test loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::path::Path;

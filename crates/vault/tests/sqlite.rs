@@ -1,6 +1,14 @@
 //! The vault on SQLite stores: correctness against plaintext for every scheme, loss and
 //! repair, lying stores, outbox catch-up, refresh, permissions.
 
+// Test support code: a failed set-up step should stop the test loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::path::PathBuf;

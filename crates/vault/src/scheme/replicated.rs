@@ -69,36 +69,41 @@ impl ShareScheme for Replicated2of3 {
         if have < 2 {
             return Err(SchemeError::NotEnoughShares { needed: 2, have });
         }
-        // For each part, the copies present: (store, value).
-        let copies: Vec<Vec<(usize, u64)>> = (0..3)
-            .map(|part| {
-                holders(part)
-                    .iter()
-                    .filter_map(|&(store, col)| {
-                        let row = shares.get(store).copied().flatten()?;
-                        Some((store, *row.get(col)?))
-                    })
-                    .collect()
-            })
-            .collect();
+        // For each part, the copies present: (store, value), at most two.
+        let mut copies = [[None::<(usize, u64)>; 2]; 3];
+        for (part, slots) in copies.iter_mut().enumerate() {
+            for (slot, (store, col)) in slots.iter_mut().zip(holders(part)) {
+                *slot = shares
+                    .get(store)
+                    .copied()
+                    .flatten()
+                    .and_then(|row| row.get(col).map(|&v| (store, v)));
+            }
+        }
         // Parts whose two copies disagree, and the pair of stores involved.
-        let disagreeing: Vec<[usize; 2]> = copies
-            .iter()
-            .filter_map(|c| match c.as_slice() {
-                [(sa, va), (sb, vb)] if va != vb => Some([*sa, *sb]),
-                _ => None,
-            })
-            .collect();
-        let checked = copies.iter().any(|c| c.len() == 2);
-        let liar = match disagreeing.as_slice() {
+        let mut disagreeing = [[0usize; 2]; 3];
+        let mut n_dis = 0;
+        let mut checked = false;
+        for c in &copies {
+            if let [Some((sa, va)), Some((sb, vb))] = c {
+                checked = true;
+                if va != vb {
+                    if let Some(d) = disagreeing.get_mut(n_dis) {
+                        *d = [*sa, *sb];
+                    }
+                    n_dis += 1;
+                }
+            }
+        }
+        let liar = match disagreeing.get(..n_dis).unwrap_or(&[]) {
             [] => None,
             // A store lying on both its columns spoils the two parts it holds: it is the one
             // store common to both disagreements, and all three stores must be present to see
             // two disagreements.
             [p, q] => {
-                let common: Vec<usize> = p.iter().copied().filter(|s| q.contains(s)).collect();
-                match common.as_slice() {
-                    [one] => Some(*one),
+                let mut common = p.iter().copied().filter(|s| q.contains(s));
+                match (common.next(), common.next()) {
+                    (Some(one), None) => Some(one),
                     _ => {
                         return Err(SchemeError::Inconsistent {
                             suspects: vec![0, 1, 2],
@@ -121,6 +126,7 @@ impl ShareScheme for Replicated2of3 {
         for c in &copies {
             let part = c
                 .iter()
+                .flatten()
                 .find(|(store, _)| Some(*store) != liar)
                 .map(|&(_, v)| v)
                 .ok_or(SchemeError::NotEnoughShares { needed: 2, have })?;

@@ -64,7 +64,7 @@ proptest! {
                 let mut partial = all_present(&sum);
                 partial[missing] = None;
                 let got = s.reconstruct(&partial);
-                if s.stores() - 1 >= s.threshold() {
+                if s.stores() > s.threshold() {
                     prop_assert_eq!(got.unwrap().value, expected);
                 } else {
                     let is_not_enough = matches!(got, Err(SchemeError::NotEnoughShares { .. }));

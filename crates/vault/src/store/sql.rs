@@ -27,8 +27,15 @@ impl Dialect {
     /// Sum of a column over a group, reduced.
     fn sum(self, col: &str, m: Modulus) -> String {
         match (self, m) {
-            (Dialect::Sqlite, Modulus::Wrap64) => format!("gg_wsum({col})"),
-            (Dialect::Sqlite, Modulus::Prime61) => format!("gg_psum({col})"),
+            // SQLite's native SUM is fast but refuses to overflow 64 bits: sum the signed high
+            // and the unsigned low 32-bit halves natively (no overflow below 2^31 rows) and
+            // join them once per group, mod 2^64 or mod p.
+            (Dialect::Sqlite, Modulus::Wrap64) => {
+                format!("gg_wjoin(SUM({col} >> 32), SUM({col} & 4294967295))")
+            }
+            (Dialect::Sqlite, Modulus::Prime61) => {
+                format!("gg_pjoin(SUM({col} >> 32), SUM({col} & 4294967295))")
+            }
             (Dialect::Postgres, Modulus::Wrap64) => format!("gg_wrap64(SUM({col}))"),
             (Dialect::Postgres, Modulus::Prime61) => format!("(SUM({col}) % {P_SQL})::BIGINT"),
         }

@@ -58,6 +58,17 @@ fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_aggregate_function("gg_wsum", 1, flags, ModSum(Modulus::Wrap64))?;
     conn.create_aggregate_function("gg_psum", 1, flags, ModSum(Modulus::Prime61))?;
+    // hi · 2^32 + lo, reduced: the two halves' sums back into one value.
+    conn.create_scalar_function("gg_wjoin", 2, flags, |ctx| {
+        let hi = ctx.get::<i64>(0)?;
+        let lo = ctx.get::<i64>(1)?;
+        Ok(to_sql((hi as u64).wrapping_shl(32).wrapping_add(lo as u64)))
+    })?;
+    conn.create_scalar_function("gg_pjoin", 2, flags, |ctx| {
+        let hi = field::reduce(from_sql(ctx.get::<i64>(0)?));
+        let lo = field::reduce(from_sql(ctx.get::<i64>(1)?));
+        Ok(to_sql(field::add(field::mul(hi, 1 << 32), lo)))
+    })?;
     conn.create_scalar_function("gg_wadd", 2, flags, |ctx| {
         Ok(to_sql(
             from_sql(ctx.get::<i64>(0)?).wrapping_add(from_sql(ctx.get::<i64>(1)?)),

@@ -9,17 +9,23 @@ use crate::store::GroupSum;
 
 /// One reconstructed group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Total {
+pub struct Total {
+    /// First part of the group key.
     pub k0: i64,
+    /// Second part of the group key.
     pub k1: i64,
+    /// Rows summed (agreed by the stores).
     pub rows: u64,
+    /// Distinct meters (agreed by the stores).
     pub meters: u64,
+    /// The reconstructed total.
     pub value: u64,
 }
 
 /// The combined answer.
 #[derive(Debug, Default)]
-pub(crate) struct Combined {
+pub struct Combined {
+    /// The reconstructed groups.
     pub totals: Vec<Total>,
     /// Stores caught returning wrong sums or wrong counts.
     pub liars: BTreeSet<usize>,
@@ -31,13 +37,19 @@ pub(crate) struct Combined {
     pub suspects: BTreeSet<usize>,
 }
 
-/// Per-group counts every store must agree on (they are public: which meters reported when).
-type Counts = (u64, u64);
+/// Per-group counts every store must agree on (they are public: which meters reported when):
+/// `(rows, meters)`.
+pub type Counts = (u64, u64);
 
+/// Combines the stores' partial sums: groups the answers by key, checks that the stores
+/// agree on each group's counts and shares, and reconstructs each group's total. `keep` sees
+/// each group's key and agreed counts before anything is reconstructed and may skip it
+/// (`Ok(false)`) or refuse the whole answer (`Err`).
+///
 /// Groups the stores' answers by key. `answers[i]` is store `i`'s answer, `None` if it was not
 /// asked or failed. With `strict`, a group whose stores disagree without a single culprit is an
 /// error; otherwise it is counted in `unresolved` and left out.
-pub(crate) fn combine(
+pub fn combine(
     scheme: &dyn ShareScheme,
     answers: &[Option<Vec<GroupSum>>],
     strict: bool,
@@ -54,7 +66,8 @@ pub(crate) fn combine(
         });
     }
     // Flat table: group g, store i at cells[g * n + i].
-    let mut index: HashMap<(i64, i64), usize> = HashMap::new();
+    let expected = answers.iter().flatten().map(Vec::len).max().unwrap_or(0);
+    let mut index: HashMap<(i64, i64), usize> = HashMap::with_capacity(expected);
     let mut keys: Vec<(i64, i64)> = Vec::new();
     let mut cells: Vec<Option<(Counts, ShareRow)>> = Vec::new();
     for (i, answer) in answers.iter().enumerate() {
@@ -84,7 +97,12 @@ pub(crate) fn combine(
                 .map(|(c, _)| c)
                 .unwrap_or((0, 0))
         };
-        let majority = majority(responders.iter().map(|&i| counts_of(i)));
+        let first = responders.first().map(|&i| counts_of(i));
+        let majority = if responders.iter().all(|&i| Some(counts_of(i)) == first) {
+            first
+        } else {
+            majority(responders.iter().map(|&i| counts_of(i)))
+        };
         let Some(counts) = majority else {
             if strict {
                 return Err(VaultError::Inconsistent {

@@ -77,6 +77,10 @@ pub struct RepairReport {
     pub missing: u64,
 }
 
+/// Columns read from helper stores during a repair: `(store, column)` → `(meter, interval
+/// start, value)` rows.
+type ColumnsRead = BTreeMap<(usize, usize), Vec<(u64, i64, u64)>>;
+
 /// How much time one refresh or repair step covers.
 const STEP_SECS: i64 = 7 * DAY_SECS;
 
@@ -300,7 +304,7 @@ impl Vault {
                     .map(|c| Ok(((i, c), s.read_column(step, c)?)))
                     .collect::<Result<Vec<_>, _>>()
             });
-            let mut by_read: BTreeMap<(usize, usize), Vec<(u64, i64, u64)>> = BTreeMap::new();
+            let mut by_read = ColumnsRead::new();
             for (i, r) in columns {
                 match r {
                     Ok(v) => by_read.extend(v),
@@ -403,11 +407,7 @@ impl Vault {
 
 /// Builds the target's rows from the columns read. Rows that a helper lacks are skipped and
 /// counted as missing.
-fn rebuild(
-    plan: &RepairPlan,
-    reads: &BTreeMap<(usize, usize), Vec<(u64, i64, u64)>>,
-    columns: usize,
-) -> (Vec<ShareRecord>, u64) {
+fn rebuild(plan: &RepairPlan, reads: &ColumnsRead, columns: usize) -> (Vec<ShareRecord>, u64) {
     // key (interval, meter) -> values per read, in plan order.
     let order: Vec<(usize, usize)> = match plan {
         RepairPlan::Copy(cols) => cols.iter().map(|&(_, s, c)| (s, c)).collect(),

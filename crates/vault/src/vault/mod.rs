@@ -1,6 +1,6 @@
 //! The vault: a scheme, its stores, their outboxes, and the operations on them.
 
-mod combine;
+pub mod combine;
 mod ingest;
 mod maintenance;
 mod query;
@@ -149,7 +149,7 @@ impl Slot {
 
 enum RngSource {
     Os,
-    Seeded(ChaCha20Rng),
+    Seeded(Box<ChaCha20Rng>),
 }
 
 /// Household readings kept as secret shares in independent stores.
@@ -191,7 +191,10 @@ impl Vault {
     /// with `seed`. Only for tests that need reproducible shares: anyone who knows the seed
     /// can recompute every share. Production code uses [`Vault::open`].
     pub fn open_seeded(config: VaultConfig, seed: u64) -> Result<Vault> {
-        Self::open_with(config, RngSource::Seeded(ChaCha20Rng::seed_from_u64(seed)))
+        Self::open_with(
+            config,
+            RngSource::Seeded(Box::new(ChaCha20Rng::seed_from_u64(seed))),
+        )
     }
 
     /// Opens a vault over stores the caller built (for example a store implementation of its

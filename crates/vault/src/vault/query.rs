@@ -6,6 +6,9 @@ use crate::error::{Result, VaultError};
 use crate::store::{Granularity, GroupSum, SumQuery};
 use crate::time::{Month, TimeRange, TIERS};
 
+/// Each store's answer to one aggregate (`None`: not asked or failed).
+pub(crate) type Answers = Vec<Option<Vec<GroupSum>>>;
+
 /// Who is asking, and what they may see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caller {
@@ -92,10 +95,7 @@ pub struct RegionTotals {
 
 impl Vault {
     /// Asks every ready store for `query`, in parallel, and returns their answers by store.
-    pub(crate) fn gather(
-        &mut self,
-        query: &SumQuery,
-    ) -> Result<(Vec<usize>, Vec<Option<Vec<GroupSum>>>)> {
+    pub(crate) fn gather(&mut self, query: &SumQuery) -> Result<(Vec<usize>, Answers)> {
         self.ensure_available()?;
         let ready = self.ready();
         if ready.len() < self.scheme.threshold() {

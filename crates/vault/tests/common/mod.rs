@@ -1,6 +1,13 @@
 //! Helpers shared by the vault's integration tests: vault set-up, synthetic load curves and
 //! the plaintext reference computations the shared results are compared with.
 #![allow(dead_code)]
+// Test support code: a failed set-up step should stop the test loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod pg;
 pub mod scenarios;
