@@ -43,7 +43,7 @@ pub mod time;
 pub mod tou;
 
 pub use load_profile::{Interval, IntervalFlags, LoadProfile};
-pub use meter::{Instantaneous, Meter, MeterConfig, MeterError, SwitchState};
+pub use meter::{Instantaneous, Meter, MeterConfig, MeterError, SwitchState, MAX_TIME};
 pub use model::{Household, Solar};
 pub use optical::{AccessLevel, LogonError, OpticalConfig, OpticalPort, Session};
 pub use registers::{Demand, Peak, Registers};

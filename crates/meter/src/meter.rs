@@ -59,6 +59,9 @@ impl MeterConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MeterError {
+    /// A time beyond [`MAX_TIME`] (year 9999).
+    #[error("time {0} is beyond 9999-12-31")]
+    TimeOutOfRange(u64),
     /// A call carried a simulated time before the last one.
     #[error("time went backwards: last {last}, now {now}")]
     TimeWentBackwards {
@@ -68,6 +71,9 @@ pub enum MeterError {
         now: u64,
     },
 }
+
+/// The latest simulated or meter time accepted: 9999-12-31T23:59:59.
+pub const MAX_TIME: u64 = 253_402_300_799;
 
 /// Instantaneous values.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -123,9 +129,10 @@ pub struct Meter {
 }
 
 impl Meter {
-    /// A meter installed (powered, switch closed, registers zero) at simulated time `now`;
-    /// its clock starts equal to `now`.
+    /// A meter installed (powered, switch closed, registers zero) at simulated time `now`
+    /// (at most [`MAX_TIME`]; later times are clamped); its clock starts equal to `now`.
     pub fn new(config: MeterConfig, calendar: Arc<TouCalendar>, now: u64) -> Self {
+        let now = now.min(MAX_TIME);
         let int_start = now - now % INTERVAL_S;
         Meter {
             serial: config.serial,
@@ -242,6 +249,9 @@ impl Meter {
 
     /// Integrates the measurement model up to simulated time `now`.
     pub fn advance(&mut self, now: u64) -> Result<(), MeterError> {
+        if now > MAX_TIME {
+            return Err(MeterError::TimeOutOfRange(now));
+        }
         if now < self.sim_now {
             return Err(MeterError::TimeWentBackwards {
                 last: self.sim_now,
@@ -370,6 +380,9 @@ impl Meter {
     /// the new time is an interval boundary). Intervals a forward change skips are not
     /// recorded; the load profile starts a new block.
     pub fn set_clock(&mut self, now: u64, meter_time: u64) -> Result<(), MeterError> {
+        if meter_time > MAX_TIME {
+            return Err(MeterError::TimeOutOfRange(meter_time));
+        }
         self.advance(now)?;
         let old = self.meter_time();
         if old == meter_time {

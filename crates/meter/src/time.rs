@@ -90,7 +90,8 @@ fn days_in_month(year: i64, month: u8) -> u8 {
 
 /// The first multiple of `step` strictly after `t`.
 pub fn next_boundary(t: u64, step: u64) -> u64 {
-    (t / step + 1) * step
+    let step = step.max(1);
+    (t / step).saturating_add(1).saturating_mul(step)
 }
 
 #[cfg(test)]

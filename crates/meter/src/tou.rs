@@ -161,11 +161,13 @@ impl TouCalendar {
         let day = t / DAY_S;
         let minute = ((t % DAY_S) / 60) as u16;
         let today = self.schedule_for_day(day);
-        let midnight = (day + 1) * DAY_S;
+        let midnight = (day + 1).saturating_mul(DAY_S);
         let until = today
             .iter()
             .find(|p| p.minute > minute)
-            .map_or(midnight, |p| day * DAY_S + u64::from(p.minute) * 60);
+            .map_or(midnight, |p| {
+                (day * DAY_S).saturating_add(u64::from(p.minute) * 60)
+            });
         if let Some(p) = today.iter().rev().find(|p| p.minute <= minute) {
             return (p.tier, until);
         }

@@ -428,3 +428,20 @@ fn writing_st54_replaces_the_calendar() {
     assert!(m.write_table(id::ST54, 3, &bytes).is_err());
     assert_eq!(*m.calendar(), res);
 }
+
+#[test]
+fn times_beyond_year_9999_are_refused() {
+    let mut m = meter(TouCalendar::flat(), MONDAY);
+    let far = gridguard_meter::MAX_TIME + 1;
+    assert_eq!(m.advance(far), Err(MeterError::TimeOutOfRange(far)));
+    assert_eq!(
+        m.set_clock(MONDAY, u64::MAX),
+        Err(MeterError::TimeOutOfRange(u64::MAX))
+    );
+    m.set_clock(MONDAY + 10, gridguard_meter::MAX_TIME - 100)
+        .unwrap();
+    m.advance(MONDAY + 5_000).unwrap();
+    assert!(m.read_table_full(id::ST64).is_ok());
+    let (_, until) = TouCalendar::residential().tier_at(u64::MAX);
+    assert_eq!(until, u64::MAX);
+}
