@@ -359,6 +359,11 @@ fn udp_of(link: DataLink, data: &[u8]) -> Option<(Endpoint, Endpoint, Vec<u8>)> 
 /// Reads a pcap or pcapng capture and inspects every PANA and RADIUS datagram in it.
 pub fn inspect_file(path: &Path, msks: Vec<Vec<u8>>) -> anyhow::Result<Inspection> {
     let data = std::fs::read(path)?;
+    inspect_bytes(&data, msks)
+}
+
+/// Inspects a pcap or pcapng capture held in memory.
+pub fn inspect_bytes(data: &[u8], msks: Vec<Vec<u8>>) -> anyhow::Result<Inspection> {
     let mut inspector = Inspector::new(msks);
     let mut frame = 0usize;
     let mut feed = |inspector: &mut Inspector, link: DataLink, time: Duration, bytes: &[u8]| {
@@ -368,7 +373,7 @@ pub fn inspect_file(path: &Path, msks: Vec<Vec<u8>>) -> anyhow::Result<Inspectio
         }
     };
     if data.get(..4) == Some(&[0x0a, 0x0d, 0x0d, 0x0a]) {
-        let mut reader = PcapNgReader::new(data.as_slice())?;
+        let mut reader = PcapNgReader::new(data)?;
         let mut links: Vec<DataLink> = Vec::new();
         while let Some(block) = reader.next_block() {
             match block? {
@@ -388,7 +393,7 @@ pub fn inspect_file(path: &Path, msks: Vec<Vec<u8>>) -> anyhow::Result<Inspectio
             }
         }
     } else {
-        let mut reader = PcapReader::new(data.as_slice())?;
+        let mut reader = PcapReader::new(data)?;
         let link = reader.header().datalink;
         while let Some(packet) = reader.next_packet() {
             let packet = packet?;
@@ -396,4 +401,54 @@ pub fn inspect_file(path: &Path, msks: Vec<Vec<u8>>) -> anyhow::Result<Inspectio
         }
     }
     Ok(inspector.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn capture_of(payloads: &[Vec<u8>]) -> Vec<u8> {
+        let mut writer = PcapWriter::new(Vec::new()).unwrap();
+        for (i, p) in payloads.iter().enumerate() {
+            let mut frame = Vec::new();
+            etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+                .udp(40_000, PANA_PORT)
+                .write(&mut frame, p)
+                .unwrap();
+            let t = Duration::from_millis(i as u64);
+            writer
+                .write_packet(&PcapPacket::new(t, frame.len() as u32, &frame))
+                .unwrap();
+        }
+        writer.into_writer()
+    }
+
+    #[test]
+    fn describes_pana_messages_and_survives_garbage() {
+        let pci = hex::decode("00000010000000010000000000000000").unwrap();
+        let good = capture_of(&[pci.clone(), vec![0xff; 7]]);
+        let found = inspect_bytes(&good, Vec::new()).unwrap();
+        assert_eq!(found.pana, 1);
+        assert_eq!(found.undecodable, 1);
+        assert!(found.lines[0].text.contains("PANA PCI"));
+        // Random bytes and mutations of a valid capture: an error or a result, never a panic.
+        let mut rng = StdRng::seed_from_u64(5);
+        for _ in 0..2000 {
+            let mut bytes = good.clone();
+            for _ in 0..rng.gen_range(1..8) {
+                let i = rng.gen_range(0..bytes.len());
+                bytes[i] = rng.gen();
+            }
+            bytes.truncate(rng.gen_range(0..=bytes.len()));
+            let _ = inspect_bytes(&bytes, vec![vec![1; 64]]);
+            let noise: Vec<u8> = (0..rng.gen_range(0..200)).map(|_| rng.gen()).collect();
+            let _ = inspect_bytes(&noise, Vec::new());
+        }
+    }
 }
