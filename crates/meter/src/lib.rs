@@ -43,7 +43,9 @@ pub mod time;
 pub mod tou;
 
 pub use load_profile::{Interval, IntervalFlags, LoadProfile};
-pub use meter::{Instantaneous, Meter, MeterConfig, MeterError, SwitchState, MAX_TIME};
+pub use meter::{
+    Instantaneous, Meter, MeterConfig, MeterError, MeterEvent, SwitchState, EVENT_QUEUE, MAX_TIME,
+};
 pub use model::{Household, Solar};
 pub use optical::{AccessLevel, LogonError, OpticalConfig, OpticalPort, Session};
 pub use registers::{Demand, Peak, Registers};

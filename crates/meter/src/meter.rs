@@ -1,6 +1,7 @@
 //! The meter: measurement model integrated over simulated time into registers, TOU tiers,
 //! block demand and the load profile; outages, clock changes and the remote switch.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::load_profile::{IntervalFlags, LoadProfile, UNIT_WH};
@@ -92,6 +93,48 @@ pub struct Instantaneous {
     pub frequency_hz: f32,
 }
 
+/// Events queued for the driver (the head-end would see them as exceptions or alarms),
+/// each with the meter time at which it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MeterEvent {
+    /// Power failed.
+    PowerFail {
+        /// Meter time.
+        at: u64,
+    },
+    /// Power came back.
+    PowerRestored {
+        /// Meter time.
+        at: u64,
+    },
+    /// The remote switch opened.
+    Disconnected {
+        /// Meter time.
+        at: u64,
+    },
+    /// The remote switch closed.
+    Connected {
+        /// Meter time.
+        at: u64,
+    },
+    /// The clock was set.
+    ClockSet {
+        /// Meter time before.
+        from: u64,
+        /// Meter time after.
+        to: u64,
+    },
+    /// Demand was reset.
+    DemandReset {
+        /// Meter time.
+        at: u64,
+    },
+}
+
+/// Events kept before the oldest is dropped.
+pub const EVENT_QUEUE: usize = 16;
+
 /// Position of the remote connect/disconnect switch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SwitchState {
@@ -126,6 +169,7 @@ pub struct Meter {
     lp_base: [u64; 2],
     optical: OpticalPort,
     pub(crate) proc_response: [u8; 4],
+    events: VecDeque<MeterEvent>,
 }
 
 impl Meter {
@@ -160,6 +204,7 @@ impl Meter {
             lp_base: [0; 2],
             optical: OpticalPort::new(config.optical),
             proc_response: [0; 4],
+            events: VecDeque::new(),
         }
     }
 
@@ -350,6 +395,9 @@ impl Meter {
     pub fn power_off(&mut self, now: u64) -> Result<(), MeterError> {
         self.advance(now)?;
         if self.powered {
+            self.push_event(MeterEvent::PowerFail {
+                at: self.meter_time(),
+            });
             self.powered = false;
             self.int_flags |= IntervalFlags::OUTAGE;
             if !self.meter_time().is_multiple_of(INTERVAL_S) {
@@ -364,6 +412,9 @@ impl Meter {
     pub fn power_on(&mut self, now: u64) -> Result<(), MeterError> {
         self.advance(now)?;
         if !self.powered {
+            self.push_event(MeterEvent::PowerRestored {
+                at: self.meter_time(),
+            });
             self.powered = true;
             if self.meter_time().is_multiple_of(INTERVAL_S) {
                 self.int_flags = IntervalFlags::NONE;
@@ -398,6 +449,10 @@ impl Meter {
             self.push_interval();
         }
         self.demand.close_block(old, self.tier.index());
+        self.push_event(MeterEvent::ClockSet {
+            from: old,
+            to: meter_time,
+        });
         self.clock_offset = i64::try_from(i128::from(meter_time) - i128::from(now)).unwrap_or(0);
         self.int_start = meter_time - meter_time % INTERVAL_S;
         self.int_flags = dir;
@@ -414,6 +469,11 @@ impl Meter {
     /// Opens the remote switch at simulated time `now` (no energy flows afterwards).
     pub fn disconnect(&mut self, now: u64) -> Result<(), MeterError> {
         self.advance(now)?;
+        if self.switch != SwitchState::Disconnected {
+            self.push_event(MeterEvent::Disconnected {
+                at: self.meter_time(),
+            });
+        }
         self.switch = SwitchState::Disconnected;
         Ok(())
     }
@@ -421,6 +481,11 @@ impl Meter {
     /// Closes the remote switch at simulated time `now`.
     pub fn connect(&mut self, now: u64) -> Result<(), MeterError> {
         self.advance(now)?;
+        if self.switch != SwitchState::Connected {
+            self.push_event(MeterEvent::Connected {
+                at: self.meter_time(),
+            });
+        }
         self.switch = SwitchState::Connected;
         Ok(())
     }
@@ -429,6 +494,9 @@ impl Meter {
     pub fn demand_reset(&mut self, now: u64) -> Result<(), MeterError> {
         self.advance(now)?;
         self.demand.reset();
+        self.push_event(MeterEvent::DemandReset {
+            at: self.meter_time(),
+        });
         Ok(())
     }
 
@@ -461,8 +529,28 @@ impl Meter {
         }
     }
 
+    fn push_event(&mut self, e: MeterEvent) {
+        while self.events.len() >= EVENT_QUEUE {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
+    }
+
+    /// The oldest queued event, if any (at most [`EVENT_QUEUE`] are kept; older ones are
+    /// dropped).
+    pub fn poll_event(&mut self) -> Option<MeterEvent> {
+        let e = self.events.pop_front();
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            // Give the memory back: a million idle meters should hold no event buffers.
+            self.events = VecDeque::new();
+        }
+        e
+    }
+
     /// Heap bytes owned by this meter (the shared calendar excluded).
     pub fn heap_bytes(&self) -> usize {
-        self.lp.heap_bytes() + self.optical.heap_bytes()
+        self.lp.heap_bytes()
+            + self.optical.heap_bytes()
+            + self.events.capacity() * core::mem::size_of::<MeterEvent>()
     }
 }

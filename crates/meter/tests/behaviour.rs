@@ -445,3 +445,42 @@ fn times_beyond_year_9999_are_refused() {
     let (_, until) = TouCalendar::residential().tier_at(u64::MAX);
     assert_eq!(until, u64::MAX);
 }
+
+#[test]
+fn events_are_queued_in_order_and_bounded() {
+    use gridguard_meter::{MeterEvent, EVENT_QUEUE};
+    let mut m = meter(TouCalendar::flat(), MONDAY);
+    m.power_off(MONDAY + 100).unwrap();
+    m.power_off(MONDAY + 150).unwrap(); // already off: no second event
+    m.power_on(MONDAY + 200).unwrap();
+    m.disconnect(MONDAY + 300).unwrap();
+    m.connect(MONDAY + 400).unwrap();
+    m.set_clock(MONDAY + 500, MONDAY + 560).unwrap();
+    m.demand_reset(MONDAY + 600).unwrap();
+    let got: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert_eq!(
+        got,
+        vec![
+            MeterEvent::PowerFail { at: MONDAY + 100 },
+            MeterEvent::PowerRestored { at: MONDAY + 200 },
+            MeterEvent::Disconnected { at: MONDAY + 300 },
+            MeterEvent::Connected { at: MONDAY + 400 },
+            MeterEvent::ClockSet {
+                from: MONDAY + 500,
+                to: MONDAY + 560
+            },
+            MeterEvent::DemandReset { at: MONDAY + 660 },
+        ]
+    );
+    for k in 0..40u64 {
+        m.demand_reset(MONDAY + 1_000 + k).unwrap();
+    }
+    let got: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert_eq!(got.len(), EVENT_QUEUE);
+    assert_eq!(
+        got[0],
+        MeterEvent::DemandReset {
+            at: MONDAY + 60 + 1_000 + 40 - EVENT_QUEUE as u64
+        }
+    );
+}
