@@ -56,6 +56,9 @@ pub struct Peak {
 
 /// 30-minute block demand: the running block and the maxima since the last demand reset,
 /// for the total and per tier (a block counts for the tier active in its last second).
+/// Blocks are aligned to :00 and :30 of the meter clock; the block in progress at
+/// installation or at a clock change is shorter and still counts, and power-off time inside
+/// a block simply adds no energy to it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Demand {
     /// Maximum demand over all tiers.

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | ST0, ST1, ST3, ST5 | configuration, manufacturer identification, mode and status, device identification | [`ident`] |
 //! | ST21, ST22, ST23, ST27, ST28 | register dimensions, selection, current register data, instantaneous values | [`registers`] |
-//! | ST51, ST52, ST54, ST55 | TOU dimensions, clock, calendar, clock state | [`calendar`] |
+//! | ST51, ST52, ST54, ST55 | TOU dimensions, clock, calendar (ST54 also writable), clock state | [`calendar`] |
 //! | ST61, ST62, ST63, ST64 | load-profile dimensions, control, status, data set 1 | [`profile`] |
 //! | ST7, ST8 | procedure initiate (write) and response (read) | [`procedures`] |
 //!
