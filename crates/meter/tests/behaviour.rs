@@ -484,3 +484,52 @@ fn events_are_queued_in_order_and_bounded() {
         }
     );
 }
+
+#[test]
+fn optical_table_access_needs_a_session_with_the_right_level() {
+    use gridguard_meter::AccessLevel;
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let mut m = meter(TouCalendar::flat(), MONDAY);
+    m.optical()
+        .set_user(&mut rng, "reader", b"r-pass", AccessLevel::Reader);
+    m.optical()
+        .set_user(&mut rng, "op", b"o-pass", AccessLevel::Operator);
+    let t = MONDAY + 60;
+    let err = m.optical_read_table(t, id::ST1, 0, 4).unwrap_err();
+    assert_eq!(
+        (err, err.response_code()),
+        (TableError::NotAuthorized(1), 0x03)
+    );
+    m.optical().logon("reader", b"r-pass", t).unwrap();
+    assert_eq!(
+        m.optical_read_table(t + 1, id::ST1, 0, 4).unwrap(),
+        b"GGRD".to_vec()
+    );
+    let open = procedures::ProcedureRequest {
+        number: procedures::MP_REMOTE_SWITCH,
+        manufacturer: true,
+        selector: 0,
+        seq: 1,
+        params: vec![0],
+    };
+    assert_eq!(
+        m.optical_write_table(t + 2, id::ST7, 0, &open.to_bytes()),
+        Err(TableError::NotAuthorized(7))
+    );
+    assert_eq!(m.switch_state(), SwitchState::Connected);
+    m.optical().logoff();
+    m.optical().logon("op", b"o-pass", t + 3).unwrap();
+    m.optical_write_table(t + 4, id::ST7, 0, &open.to_bytes())
+        .unwrap();
+    assert_eq!(m.switch_state(), SwitchState::Disconnected);
+    // The calendar needs a master session.
+    let cal = gridguard_meter::tables::calendar::CalendarTable::of(&TouCalendar::residential())
+        .to_bytes();
+    assert_eq!(
+        m.optical_write_table(t + 5, id::ST54, 0, &cal),
+        Err(TableError::NotAuthorized(54))
+    );
+    // Sessions time out (120 s by default) without traffic.
+    assert!(m.optical_read_table(t + 5 + 120, id::ST1, 0, 4).is_err());
+}

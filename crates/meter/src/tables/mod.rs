@@ -24,6 +24,7 @@ pub mod profile;
 pub mod registers;
 
 use crate::meter::Meter;
+use crate::optical::AccessLevel;
 
 /// Table identifiers (standard tables, no pending or manufacturer flag).
 pub mod id {
@@ -94,6 +95,9 @@ pub enum TableError {
     /// The table cannot be written (or not at that offset).
     #[error("table {0} cannot be written that way")]
     NotWritable(u16),
+    /// No optical-port session is open, or its access level does not allow the request.
+    #[error("insufficient security clearance for table {0}")]
+    NotAuthorized(u16),
     /// Data ended early.
     #[error("data ends early at byte {at}")]
     Truncated {
@@ -117,11 +121,13 @@ pub enum TableError {
 }
 
 impl TableError {
-    /// The C12.18/C12.22 response code a server should answer with: `onp` (0x04, operation
-    /// not possible) for a missing table or a range outside it, `iar` (0x05, inappropriate
-    /// action requested) for a write that is not allowed or is malformed.
+    /// The C12.18/C12.22 response code a server should answer with: `isc` (0x03,
+    /// insufficient security clearance) without the right optical session, `onp` (0x04,
+    /// operation not possible) for a missing table or a range outside it, `iar` (0x05,
+    /// inappropriate action requested) for a write that is not allowed or is malformed.
     pub fn response_code(&self) -> u8 {
         match self {
+            TableError::NotAuthorized(_) => 0x03,
             TableError::UnknownTable(_) | TableError::OutOfRange { .. } => 0x04,
             _ => 0x05,
         }
@@ -210,6 +216,62 @@ impl Meter {
             }
             _ if read(self, table).is_ok() => Err(TableError::NotWritable(table)),
             _ => Err(TableError::UnknownTable(table)),
+        }
+    }
+}
+
+impl Meter {
+    /// A read through the optical port at simulated time `now`: needs an open session (any
+    /// level), which the read keeps alive.
+    pub fn optical_read_table(
+        &mut self,
+        now: u64,
+        table: u16,
+        offset: u32,
+        count: u16,
+    ) -> Result<Vec<u8>, TableError> {
+        self.optical_session(now, table, AccessLevel::Reader)?;
+        self.read_table(table, offset, count)
+    }
+
+    /// A write through the optical port at simulated time `now`: procedures (ST7) need an
+    /// `Operator` session, the calendar (ST54) a `Master` session. The meter is advanced to
+    /// `now` first.
+    pub fn optical_write_table(
+        &mut self,
+        now: u64,
+        table: u16,
+        offset: u32,
+        data: &[u8],
+    ) -> Result<(), TableError> {
+        let need = if table == id::ST54 {
+            AccessLevel::Master
+        } else {
+            AccessLevel::Operator
+        };
+        self.optical_session(now, table, need)?;
+        if self.advance(now).is_err() {
+            return Err(TableError::BadValue {
+                at: 0,
+                what: "time before the meter's last time",
+            });
+        }
+        self.write_table(table, offset, data)
+    }
+
+    fn optical_session(
+        &mut self,
+        now: u64,
+        table: u16,
+        need: AccessLevel,
+    ) -> Result<(), TableError> {
+        let port = self.optical();
+        match port.session(now) {
+            Some(s) if s.level >= need => {
+                port.touch(now);
+                Ok(())
+            }
+            _ => Err(TableError::NotAuthorized(table)),
         }
     }
 }
