@@ -39,6 +39,8 @@ pub struct MeterLinkConfig {
     pub device_class: [u8; 4],
     /// Security mode of the messages the meter originates (default: mode 2).
     pub security_mode: SecurityMode,
+    /// Response control of the requests the meter originates (default: always respond).
+    pub response_control: ResponseControl,
     /// Key lifetimes (grace period); must match the host's.
     pub keys: KeyConfig,
     /// Replay window and security policy.
@@ -55,6 +57,7 @@ impl MeterLinkConfig {
             native_address,
             device_class: *b"GGRD",
             security_mode: SecurityMode::CIPHERTEXT_AUTH,
+            response_control: ResponseControl::ALWAYS,
             keys: KeyConfig::default(),
             association: AssociationConfig::default(),
         }
@@ -64,6 +67,13 @@ impl MeterLinkConfig {
     #[must_use]
     pub fn with_grace(mut self, grace: Duration) -> Self {
         self.keys = self.keys.with_grace(grace);
+        self
+    }
+
+    /// Sets the response control of originated requests.
+    #[must_use]
+    pub fn with_response_control(mut self, rc: ResponseControl) -> Self {
+        self.response_control = rc;
         self
     }
 
@@ -257,7 +267,7 @@ impl<R: RngCore + CryptoRng> MeterLink<R> {
 
     fn request_epsem(&self, services: Vec<Service>) -> Epsem {
         Epsem {
-            control: EpsemControl::new(self.config.security_mode, ResponseControl::ALWAYS),
+            control: EpsemControl::new(self.config.security_mode, self.config.response_control),
             ed_class: None,
             services,
             end_marker: false,
