@@ -130,6 +130,8 @@ struct Figures {
     plain_region: f64,
     shared_region: f64,
     combine_bill: f64,
+    one_store_bill: f64,
+    one_store_region: f64,
     households: u64,
 }
 
@@ -155,6 +157,13 @@ fn print(f: &Figures) {
         f.plain_region,
         f.shared_region,
         f.shared_region / f.plain_region
+    );
+    println!(
+        "one shared store queried alone: bill {:8.4} s ({:4.2}x plaintext), regional {:8.4} s ({:4.2}x plaintext)",
+        f.one_store_bill,
+        f.one_store_bill / f.plain_bill,
+        f.one_store_region,
+        f.one_store_region / f.plain_region
     );
     println!(
         "combining the bill sums of {} households: {:.3} ms = {:.3} ms per 10,000 households (target <= 5)",
@@ -253,11 +262,19 @@ fn run(
         columns: 2,
         modulus: Modulus::Wrap64,
     };
-    let answers: Vec<Option<Vec<GroupSum>>> = (0..3)
-        .map(|i| {
-            let mut s = open_shared(backend, i, layout);
-            Some(s.sums(&bill_q).unwrap())
-        })
+    let mut stores: Vec<Box<dyn ShareStore>> =
+        (0..3).map(|i| open_shared(backend, i, layout)).collect();
+    // One shared store's query alone: separates the per-store cost from the cost of running
+    // three stores' queries side by side on this machine's cores.
+    let one_store_bill = best(&mut || {
+        assert!(!stores[0].sums(&bill_q).unwrap().is_empty());
+    });
+    let one_store_region = best(&mut || {
+        assert!(!stores[0].sums(&region_q).unwrap().is_empty());
+    });
+    let answers: Vec<Option<Vec<GroupSum>>> = stores
+        .iter_mut()
+        .map(|s| Some(s.sums(&bill_q).unwrap()))
         .collect();
     let scheme = Replicated2of3;
     let combine_bill = best(&mut || {
@@ -275,6 +292,8 @@ fn run(
         plain_region,
         shared_region,
         combine_bill,
+        one_store_bill,
+        one_store_region,
         households,
     }
 }

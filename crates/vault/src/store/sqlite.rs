@@ -421,3 +421,50 @@ impl ShareStore for SqliteStore {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn store(modulus: Modulus) -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(
+            &dir.path().join("s.sqlite"),
+            StoreLayout {
+                columns: 1,
+                modulus,
+            },
+        )
+        .unwrap();
+        (dir, s)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// The registered aggregates and the half-word sums used by the queries both equal
+        /// the wrapping (or mod p) sum computed in Rust, far past 64-bit overflow.
+        #[test]
+        fn sql_sums_wrap_like_rust(values in proptest::collection::vec(
+            prop_oneof![any::<u64>(), (0u64..100).prop_map(|d| u64::MAX - d)], 1..60)) {
+            for modulus in [Modulus::Wrap64, Modulus::Prime61] {
+                let (_dir, mut s) = store(modulus);
+                let vals: Vec<u64> = values.iter().map(|&v| if modulus == Modulus::Prime61 { field::reduce(v) } else { v }).collect();
+                let rows: Vec<ShareRecord> = vals
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| ShareRecord { meter: 1, interval_start: 900 * i as i64, share: [v, 0] })
+                    .collect();
+                s.put_shares(&rows).unwrap();
+                let expect = vals.iter().fold(0u64, |a, &v| modulus.add(a, v));
+                let name = if modulus == Modulus::Wrap64 { "gg_wsum" } else { "gg_psum" };
+                let agg: i64 = s.conn.query_row(&format!("SELECT {name}(a) FROM shares"), [], |r| r.get(0)).unwrap();
+                prop_assert_eq!(from_sql(agg), expect);
+                let groups = s.sums(&SumQuery::ByDay { range: TimeRange::ALL }).unwrap();
+                let total = groups.iter().fold(0u64, |a, g| modulus.add(a, g.share[0]));
+                prop_assert_eq!(total, expect);
+            }
+        }
+    }
+}
