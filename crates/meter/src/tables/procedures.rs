@@ -19,7 +19,7 @@
 use crate::meter::Meter;
 use crate::tables::codec::{Reader, Writer};
 use crate::tables::TableError;
-use crate::time::{civil, from_civil, Civil};
+use crate::time::{civil, from_civil};
 
 /// Standard procedure 9, remote reset.
 pub const SP_REMOTE_RESET: u16 = 9;
@@ -108,7 +108,7 @@ fn set_date_time(meter: &mut Meter, p: &[u8]) -> u8 {
     if mask & 0x03 == 0 {
         return result::INVALID_PARAMETER;
     }
-    let Some(t) = from_civil(&Civil { ..c }) else {
+    let Some(t) = from_civil(&c) else {
         return result::INVALID_PARAMETER;
     };
     match meter.set_clock(meter.now(), t) {
