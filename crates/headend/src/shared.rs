@@ -2,7 +2,7 @@
 //! revokes sessions), plus the timer task that drives key expiry.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand_core::{CryptoRng, RngCore};
 use tokio::sync::{watch, Notify};
@@ -12,6 +12,9 @@ use crate::c1222_host::C1222Host;
 
 /// A [`C1222Host`] behind a mutex, cloneable into several drivers. Every call through
 /// [`with`](Self::with) wakes the timer task so a changed deadline is seen at once.
+///
+/// The drivers take `now` from `tokio::time::Instant` (converted to `std::time::Instant`),
+/// so tests can run them under `tokio::time::pause` with virtual time.
 pub struct SharedHost<R> {
     inner: Arc<Mutex<C1222Host<R>>>,
     wake: Arc<Notify>,
@@ -67,7 +70,7 @@ impl<R: RngCore + CryptoRng + Send + 'static> SharedHost<R> {
                 tokio::select! {
                     () = sleep => {
                         let mut guard = me.inner.lock().unwrap_or_else(PoisonError::into_inner);
-                        guard.handle_timeout(Instant::now());
+                        guard.handle_timeout(tokio::time::Instant::now().into_std());
                     }
                     () = me.wake.notified() => {}
                     r = shutdown.changed() => {

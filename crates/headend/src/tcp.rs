@@ -4,7 +4,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use gridguard_c1222::AcseApdu;
 use rand_core::{CryptoRng, RngCore};
@@ -124,7 +123,8 @@ where
     let mut chunk = vec![0u8; 8192];
     loop {
         while let Some(frame) = next_frame(&mut buf)? {
-            let reply = host.with(|h| h.handle_apdu(peer, &frame, Instant::now()));
+            let reply =
+                host.with(|h| h.handle_apdu(peer, &frame, tokio::time::Instant::now().into_std()));
             if let Ok(crate::HostReply { bytes: Some(b), .. }) = reply {
                 stream.write_all(&b).await?;
             }

@@ -3,7 +3,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use rand_core::{CryptoRng, RngCore};
 use tokio::net::{ToSocketAddrs, UdpSocket};
@@ -43,7 +42,7 @@ impl UdpServer {
                             }
                         };
                         let datagram = buf.get(..n).unwrap_or_default();
-                        let reply = host.with(|h| h.handle_apdu(from, datagram, Instant::now()));
+                        let reply = host.with(|h| h.handle_apdu(from, datagram, tokio::time::Instant::now().into_std()));
                         if let Ok(crate::HostReply { to, bytes: Some(b), .. }) = reply {
                             if let Err(e) = rx.send_to(&b, to).await {
                                 tracing::debug!(error = %e, "UDP send failed");

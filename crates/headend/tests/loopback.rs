@@ -217,3 +217,61 @@ async fn tcp_register_and_writes_back_to_back() {
     timers.await.unwrap();
     server.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn timer_task_destroys_keys_at_expiry_in_virtual_time() {
+    let now = tokio::time::Instant::now().into_std();
+    let (h, mut m) = pair(23, now);
+    let host = SharedHost::new(h);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let timers = host.spawn_timers(stop_rx);
+    let server = UdpServer::bind("127.0.0.1:0", host.clone()).await.unwrap();
+    let reg = m.registration(now).unwrap();
+    let w = m.write_intervals(64, &[1; 8], now).unwrap();
+
+    // Just before lifetime + grace the keys are there; the timer fires at the deadline.
+    tokio::time::sleep(LIFETIME + GRACE - Duration::from_secs(1)).await;
+    assert!(host.with(|h| h.keys().contains(&meter_title())));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !host.with(|h| h.keys().contains(&meter_title())),
+        "destroyed by the timer task"
+    );
+    let expired = host.with(|h| {
+        std::iter::from_fn(|| h.poll_event()).any(|e| {
+            matches!(e, HostEvent::Keys(k) if matches!(
+                k.event,
+                gridguard_keys::KeyEvent::Expired { cause: gridguard_keys::ExpiryCause::LifetimeEnded, .. }
+            ))
+        })
+    });
+    assert!(expired);
+
+    // A message sealed before expiry, delivered after, is refused with no answer.
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(&reg.bytes, server.local_addr().unwrap())
+        .await
+        .unwrap();
+    sock.send_to(&w.bytes, server.local_addr().unwrap())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    assert!(timeout(Duration::from_millis(200), sock.recv(&mut buf))
+        .await
+        .is_err());
+    let refused = timeout(WAIT, async {
+        loop {
+            let n = host.with(|h| h.stats().refused(RefusalKind::SessionExpired));
+            if n == 2 {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(refused, 2);
+    stop_tx.send(true).unwrap();
+    timers.await.unwrap();
+    server.shutdown().await;
+}
