@@ -1,15 +1,19 @@
 //! Thin tokio driver: the C12.22 host on TCP (port 1153 in production). An ACSE APDU is
 //! self-delimiting (`AcseApdu::frame_len`), so frames are read back to back from the stream.
+//! Host-originated requests go out on the connection that last carried an accepted APDU of
+//! the meter ([`TcpServer::send_to_meter`]).
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use gridguard_c1222::AcseApdu;
+use gridguard_c1222::ApTitle;
 use rand_core::{CryptoRng, RngCore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::shared::SharedHost;
@@ -20,10 +24,14 @@ pub const MAX_FRAME: usize = 64 * 1024;
 /// Connections served at once by default.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
+/// Which connection last carried an accepted APDU of each meter: (connection number, queue).
+type Routes = Arc<Mutex<HashMap<ApTitle, (u64, mpsc::UnboundedSender<Vec<u8>>)>>>;
+
 /// A running TCP listener feeding a [`SharedHost`].
 #[derive(Debug)]
 pub struct TcpServer {
     local_addr: SocketAddr,
+    routes: Routes,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -45,7 +53,10 @@ impl TcpServer {
         let local_addr = listener.local_addr()?;
         let (shutdown, mut stop) = watch::channel(false);
         let limit = Arc::new(Semaphore::new(max_connections.max(1)));
+        let routes: Routes = Arc::default();
+        let table = Arc::clone(&routes);
         let task = tokio::spawn(async move {
+            let mut next_conn = 0u64;
             loop {
                 let permit = tokio::select! {
                     p = Arc::clone(&limit).acquire_owned() => match p {
@@ -59,8 +70,10 @@ impl TcpServer {
                         Ok((stream, peer)) => {
                             let host = host.clone();
                             let stop = stop.clone();
+                            next_conn += 1;
+                            let conn = Conn { id: next_conn, peer, routes: Arc::clone(&table) };
                             tokio::spawn(async move {
-                                if let Err(e) = serve(stream, peer, host, stop).await {
+                                if let Err(e) = serve(stream, conn, host, stop).await {
                                     tracing::debug!(error = %e, %peer, "C12.22 TCP connection closed");
                                 }
                                 drop(permit);
@@ -74,6 +87,7 @@ impl TcpServer {
         });
         Ok(TcpServer {
             local_addr,
+            routes,
             shutdown,
             task,
         })
@@ -82,6 +96,15 @@ impl TcpServer {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Queues a host-originated APDU (from [`crate::C1222Host::request`]) on the connection
+    /// that last carried an accepted APDU of `meter`. Returns `false` if there is none open.
+    pub fn send_to_meter(&self, meter: &ApTitle, bytes: Vec<u8>) -> bool {
+        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        routes
+            .get(meter)
+            .is_some_and(|(_, tx)| tx.send(bytes).is_ok())
     }
 
     /// Stops accepting (open connections end at their next read) and waits.
@@ -110,27 +133,51 @@ pub fn next_frame(buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
+struct Conn {
+    id: u64,
+    peer: SocketAddr,
+    routes: Routes,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        routes.retain(|_, (id, _)| *id != self.id);
+    }
+}
+
 async fn serve<R>(
     mut stream: TcpStream,
-    peer: SocketAddr,
+    conn: Conn,
     host: SharedHost<R>,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()>
 where
     R: RngCore + CryptoRng + Send + 'static,
 {
+    let (tx, mut outbound) = mpsc::unbounded_channel::<Vec<u8>>();
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 8192];
     loop {
         while let Some(frame) = next_frame(&mut buf)? {
-            let reply =
-                host.with(|h| h.handle_apdu(peer, &frame, tokio::time::Instant::now().into_std()));
-            if let Ok(crate::HostReply { bytes: Some(b), .. }) = reply {
-                stream.write_all(&b).await?;
+            let now = tokio::time::Instant::now().into_std();
+            let reply = host.with(|h| h.handle_apdu(conn.peer, &frame, now));
+            if let Ok(reply) = reply {
+                {
+                    let mut routes = conn.routes.lock().unwrap_or_else(PoisonError::into_inner);
+                    routes.insert(reply.meter.clone(), (conn.id, tx.clone()));
+                }
+                if let Some(b) = reply.bytes {
+                    stream.write_all(&b).await?;
+                }
             }
         }
         let n = tokio::select! {
             r = stream.read(&mut chunk) => r?,
+            Some(out) = outbound.recv() => {
+                stream.write_all(&out).await?;
+                continue;
+            }
             _ = stop.changed() => return Ok(()),
         };
         if n == 0 {

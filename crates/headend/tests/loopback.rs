@@ -204,7 +204,52 @@ async fn tcp_register_and_writes_back_to_back() {
         }
     );
 
+    // The host reads table 1 over the meter's connection.
+    tables.tables.insert(1, b"GG-TCP".to_vec());
+    let read = Epsem {
+        control: EpsemControl::new(SecurityMode::CIPHERTEXT_AUTH, ResponseControl::ALWAYS),
+        ed_class: None,
+        services: vec![Service::Request(Request::FullRead { table: TableId(1) })],
+        end_marker: false,
+    };
+    let q = host.with(|h| h.request(&meter_title(), &read, Instant::now()).unwrap());
+    assert!(server.send_to_meter(&meter_title(), q));
+    let frame = loop {
+        if let Some(f) = next_frame(&mut buf).unwrap() {
+            break f;
+        }
+        let n = timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0);
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let answer = m
+        .handle_apdu(&frame, Instant::now(), &mut tables)
+        .unwrap()
+        .unwrap();
+    stream.write_all(&answer).await.unwrap();
+    let got = timeout(WAIT, async {
+        loop {
+            let e = events(&host);
+            if !e.is_empty() {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(&got[..], [HostEvent::Response { table: Some(1), data, .. }] if data == b"GG-TCP")
+    );
+
     // A stream that is not C12.22 is closed.
+    assert!(
+        !server.send_to_meter(&host_title(), vec![1]),
+        "no connection for that title"
+    );
     let mut junk = TcpStream::connect(server.local_addr()).await.unwrap();
     junk.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
     let n = timeout(WAIT, junk.read(&mut chunk))
