@@ -10,7 +10,8 @@
 //!
 //! What an accepted APDU may carry:
 //! * Registration: the meter's native address is recorded and the registration response
-//!   returned;
+//!   returned (`iar` if the registration names another AP title than the authenticated
+//!   sender);
 //! * Full Write of a table listed in [`HostConfig::ingest_tables`] (load-profile data):
 //!   handed out as [`HostEvent::Intervals`] and acknowledged (`isss` before registration);
 //! * responses to requests the host originated ([`C1222Host::request`],
@@ -394,6 +395,15 @@ impl<R: RngCore + CryptoRng> C1222Host<R> {
         had
     }
 
+    /// Revokes `meter`'s keys and forgets everything the host knows of it (registration,
+    /// address, replay window, pending requests): for a retired meter. Its messages are then
+    /// refused as [`Refusal::NoSession`]. Returns whether it had live keys.
+    pub fn forget(&mut self, meter: &ApTitle, now: Instant) -> bool {
+        let had = self.revoke(meter, now);
+        self.meters.remove(meter);
+        had
+    }
+
     /// The next instant at which [`handle_timeout`](Self::handle_timeout) has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.meters
@@ -561,6 +571,11 @@ impl<R: RngCore + CryptoRng> C1222Host<R> {
                 Service::Request(req) => {
                     any_request = true;
                     let resp = match req {
+                        Request::Registration(reg) if reg.ap_title != meter => {
+                            // A meter registers itself only: the AP title it names must be the
+                            // authenticated calling AP title.
+                            error_response(ResponseCode::IAR)
+                        }
                         Request::Registration(reg) => {
                             record.native_address = Some(reg.native_address.clone());
                             self.stats.registrations += 1;

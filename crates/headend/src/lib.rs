@@ -9,6 +9,43 @@
 //!
 //! Every refusal is a typed [`Refusal`] (or [`LinkError`] on the meter side) and is counted
 //! in [`HostStats`].
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use gridguard_c1222::{ApTitle, ObjectId};
+//! use gridguard_headend::{C1222Host, HostConfig, HostEvent, MemoryTables, MeterLink, MeterLinkConfig};
+//! use gridguard_keys::SessionFacts;
+//! use rand::{rngs::StdRng, SeedableRng};
+//!
+//! let title = |n| ApTitle::Absolute(ObjectId::from_arcs(&[2, 16, 124, 113620, 1, 22, 0, n]).unwrap());
+//! let (host_title, meter_title) = (title(1), title(77));
+//! let emsk = [0x5a_u8; 64]; // from EAP, on both sides
+//! let facts = SessionFacts::new(7, 1, b"meter-0077".to_vec()); // from PANA
+//! let (now, lifetime) = (Instant::now(), Duration::from_secs(3600));
+//!
+//! let mut host = C1222Host::new(HostConfig::new(host_title.clone()), StdRng::seed_from_u64(1));
+//! host.install_session(meter_title.clone(), &facts, &emsk, lifetime, now)?;
+//! let mut meter = MeterLink::new(
+//!     MeterLinkConfig::new(meter_title.clone(), host_title, vec![10, 0, 0, 77]),
+//!     StdRng::seed_from_u64(2),
+//! );
+//! meter.install_session(&facts, &emsk, lifetime, now)?;
+//!
+//! let from = "192.0.2.77:1153".parse()?;
+//! let reg = meter.registration(now)?;
+//! let reply = host.handle_apdu(from, &reg.bytes, now)?;
+//! meter.handle_apdu(&reply.bytes.unwrap(), now, &mut MemoryTables::default())?;
+//! let write = meter.write_intervals(64, &[1, 2, 3], now)?;
+//! host.handle_apdu(from, &write.bytes, now)?;
+//! let intervals: Vec<_> = std::iter::from_fn(|| host.poll_event())
+//!     .filter(|e| matches!(e, HostEvent::Intervals { .. }))
+//!     .collect();
+//! assert_eq!(intervals, [HostEvent::Intervals { meter: meter_title, table: 64, data: vec![1, 2, 3] }]);
+//! // A replay is refused, typed and counted.
+//! assert!(host.handle_apdu(from, &write.bytes, now).is_err());
+//! assert_eq!(host.stats().total_refused(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod c1222_host;

@@ -450,3 +450,71 @@ fn meter_refuses_bad_mac_replay_and_foreign_keys() {
         Err(LinkError::NoSession)
     ));
 }
+
+#[test]
+fn registration_naming_another_title_is_answered_iar_and_not_recorded() {
+    use gridguard_c1222::epsem::Registration;
+    use gridguard_c1222::security::{Association, AssociationConfig};
+    use gridguard_c1222::{AcseApdu, ApTitle, Integer};
+
+    let t0 = Instant::now();
+    let (mut h, mut m) = pair(17, t0);
+    // Seal by hand, with the meter's real key, a registration that names another AP title.
+    let key = m.ring().sending_key(Application::C1222Data, t0).unwrap();
+    let (key_id, key_bytes) = (key.key_id.value(), *key.key.as_bytes());
+    let mut assoc = Association::new(AssociationConfig::default(), move |_: &ApTitle, id: u8| {
+        (id == key_id).then(|| zeroize::Zeroizing::new(key_bytes))
+    });
+    let epsem = Epsem {
+        control: EpsemControl::new(SecurityMode::CIPHERTEXT_AUTH, ResponseControl::ALWAYS),
+        ed_class: None,
+        services: vec![Service::Request(Request::Registration(Registration {
+            node_type: 0,
+            connection_type: 0,
+            device_class: *b"GGRD",
+            ap_title: host_title(),
+            electronic_serial_number: host_title(),
+            native_address: vec![6, 6],
+            registration_period: 0,
+            my_domain_pattern: None,
+        }))],
+        end_marker: false,
+    };
+    let mut apdu = AcseApdu::new(epsem.to_bytes().unwrap());
+    apdu.called_ap_title = Some(host_title());
+    apdu.calling_ap_title = Some(meter_title());
+    apdu.calling_ap_invocation_id = Some(Integer::from_u32(900));
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(9);
+    let bytes = assoc.seal(apdu, key_id, &mut rng).unwrap();
+
+    let reply = h.handle_apdu(from(), &bytes, t0).unwrap();
+    assert_eq!(h.native_address(&meter_title()), None);
+    assert_eq!(h.stats().registrations, 0);
+    m.handle_apdu(&reply.bytes.unwrap(), t0, &mut tables())
+        .unwrap();
+    match m.poll_event() {
+        Some(MeterEvent::Response { responses, .. }) => {
+            assert_eq!(responses[0].code, ResponseCode::IAR)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn forget_drops_the_meter() {
+    let t0 = Instant::now();
+    let (mut h, mut m) = pair(18, t0);
+    let reg = m.registration(t0).unwrap();
+    h.handle_apdu(from(), &reg.bytes, t0).unwrap();
+    assert_eq!(h.native_address(&meter_title()), Some(&[10, 0, 0, 77][..]));
+    assert!(h.forget(&meter_title(), t0));
+    assert_eq!(h.native_address(&meter_title()), None);
+    assert!(!h.keys().contains(&meter_title()));
+    let w = m.write_intervals(64, &[1], t0).unwrap();
+    assert_eq!(
+        h.handle_apdu(from(), &w.bytes, t0),
+        Err(Refusal::NoSession {
+            meter: meter_title()
+        })
+    );
+}
