@@ -44,12 +44,13 @@ eap_server_cpu() {
   printf 'driver=none\ninterface=ggbench\nlogger_stdout=0\neap_server=1\neap_user_file=%s\nradius_server_clients=%s\nradius_server_auth_port=1812\n' \
     "$dir/eap_user" "$dir/clients" >"$dir/hostapd.conf"
 
-  run_batches() { # server_pid port -> prints cpu ns used during the batches
-    local pid=$1 port=$2 before after b
+  run_batches() { # server_pid port [extra client flags] -> prints cpu ns used during the batches
+    local pid=$1 port=$2 extra=${3:-} before after b
     before=$(cpu_ns "$pid")
     for b in $(seq 1 "$batches"); do
+      # shellcheck disable=SC2086
       ip netns exec "$ns" "$bin" eap-client --radius "127.0.0.1:$port" --secret "$secret" --identity meter1 \
-        --psk 000102030405060708090a0b0c0d0e0f --count "$per_batch" --concurrency 32 >/dev/null
+        --psk 000102030405060708090a0b0c0d0e0f --count "$per_batch" --concurrency 32 $extra >/dev/null
       # hostapd keeps each finished RADIUS session for 5 s and at most 1,000 of them.
       [ "$b" -lt "$batches" ] && sleep 5.5
     done
@@ -71,14 +72,25 @@ eap_server_cpu() {
   ours_ns=$(run_batches "$opid" 1813)
   kill -INT "$opid"; wait "$opid" 2>/dev/null || true
 
+  # Floor anchor: the same UDP loop answering each datagram with itself (no RADIUS, no EAP),
+  # driven with the same number of round trips (3 per authentication) and the same concurrency.
+  ip netns exec "$ns" "$bin" eap-server --listen 127.0.0.1:1814 --secret "$secret" --credentials "$dir/credentials" --quiet --echo >"$dir/echo.log" 2>&1 &
+  local epid=$!
+  wait_udp "$ns" 1814
+  local echo_ns
+  echo_ns=$(run_batches "$epid" 1814 --echo)
+  kill -INT "$epid"; wait "$epid" 2>/dev/null || true
+
   local n=$((batches * per_batch))
-  python3 - "$n" "$hostapd_ns" "$ours_ns" <<'PY'
+  python3 - "$n" "$hostapd_ns" "$ours_ns" "$echo_ns" <<'PY'
 import sys
-n, h, o = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+n, h, o, e = (int(a) for a in sys.argv[1:5])
 print(f"EAP-PSK over RADIUS, {n} full authentications against each server (3 round trips each)")
 print(f"  hostapd 2.10 RADIUS server : {h / n / 1000:8.1f} us CPU per authentication (anchor)")
 print(f"  gridguard eap-server      : {o / n / 1000:8.1f} us CPU per authentication")
 print(f"  ratio ours / hostapd      : 1/{h / max(o, 1):.1f}   (target: at most 1/20)")
+print(f"  floor: bare UDP echo, same loop, 3 round trips : {e / n / 1000:8.1f} us CPU (= 1/{h / max(e, 1):.1f} of hostapd)")
+print(f"  ours above that floor (RADIUS + EAP-PSK work)  : {(o - e) / n / 1000:8.1f} us CPU")
 PY
 }
 

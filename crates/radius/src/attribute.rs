@@ -76,7 +76,7 @@ impl Attribute {
 /// Parses a run of attributes. `base` is the offset of `bytes` inside the packet, used only
 /// in error values.
 pub(crate) fn parse_attributes(bytes: &[u8], base: usize) -> Result<Vec<Attribute>, Error> {
-    let mut attributes = Vec::new();
+    let mut attributes = Vec::with_capacity(count_attributes(bytes));
     let mut pos = 0usize;
     while pos < bytes.len() {
         let offset = base.saturating_add(pos);
@@ -92,6 +92,21 @@ pub(crate) fn parse_attributes(bytes: &[u8], base: usize) -> Result<Vec<Attribut
         pos += len;
     }
     Ok(attributes)
+}
+
+/// How many attributes the run holds, walking only the length bytes (a malformed tail stops
+/// the count; [`parse_attributes`] reports it). Used to size the vector once.
+fn count_attributes(bytes: &[u8]) -> usize {
+    let mut n = 0usize;
+    let mut pos = 0usize;
+    while let Some(&len) = bytes.get(pos.saturating_add(1)) {
+        if len < 2 {
+            break;
+        }
+        n += 1;
+        pos = pos.saturating_add(usize::from(len));
+    }
+    n
 }
 
 /// One sub-attribute inside a Vendor-Specific attribute.

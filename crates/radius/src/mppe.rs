@@ -100,10 +100,14 @@ pub fn encrypt_key(
     let mut out = Vec::with_capacity(2 + padded);
     out.extend_from_slice(&salt);
     let mut b = first_block(secret, request_authenticator, salt);
-    for chunk in plain.chunks(BLOCK) {
+    let mut chunks = plain.chunks(BLOCK).peekable();
+    while let Some(chunk) = chunks.next() {
         let start = out.len();
         out.extend(chunk.iter().zip(b.iter()).map(|(p, k)| p ^ k));
-        b = next_block(secret, out.get(start..).unwrap_or_default());
+        // b(i+1) is needed only when another block follows.
+        if chunks.peek().is_some() {
+            b = next_block(secret, out.get(start..).unwrap_or_default());
+        }
     }
     Ok(out)
 }
@@ -134,9 +138,12 @@ pub fn decrypt_key(
     }
     let mut plain = Zeroizing::new(Vec::with_capacity(cipher.len()));
     let mut b = first_block(secret, request_authenticator, salt);
-    for chunk in cipher.chunks(BLOCK) {
+    let mut chunks = cipher.chunks(BLOCK).peekable();
+    while let Some(chunk) = chunks.next() {
         plain.extend(chunk.iter().zip(b.iter()).map(|(c, k)| c ^ k));
-        b = next_block(secret, chunk);
+        if chunks.peek().is_some() {
+            b = next_block(secret, chunk);
+        }
     }
     let key_len = usize::from(*plain.first().ok_or(Error::BadMppeKey {
         reason: "too short",

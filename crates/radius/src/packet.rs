@@ -123,7 +123,14 @@ impl Packet {
     pub fn eap_message(&self) -> Option<Vec<u8>> {
         let mut parts = self.attributes_of(AttributeType::EAP_MESSAGE).peekable();
         parts.peek()?;
-        Some(parts.flat_map(|a| a.value.iter().copied()).collect())
+        let len = self
+            .attributes_of(AttributeType::EAP_MESSAGE)
+            .fold(0usize, |n, a| n.saturating_add(a.value.len()));
+        let mut eap = Vec::with_capacity(len);
+        for part in parts {
+            eap.extend_from_slice(&part.value);
+        }
+        Some(eap)
     }
 
     /// Whether the packet carries at least one EAP-Message attribute.
