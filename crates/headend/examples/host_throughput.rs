@@ -28,6 +28,7 @@ fn title(last: u64) -> ApTitle {
 fn config() -> AssociationConfig {
     let mut c = AssociationConfig::default();
     c.max_tracked = 10_000_000;
+    c.replay_window = gridguard_headend::DEFAULT_REPLAY_WINDOW;
     c
 }
 

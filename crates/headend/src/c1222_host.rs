@@ -46,6 +46,13 @@ use crate::live_key::LiveKey;
 /// from one that never existed).
 const KNOWN_KEY_IDS: usize = 12;
 
+/// Replay window of the associations by default: 25 hours, longer than a key generation
+/// lives with a PANA session lifetime of up to 24 hours plus the grace. The window must
+/// outlast the keys: a message replayed after its replay entry is forgotten but while its key
+/// is still accepted would otherwise pass. [`C1222Host::install_session`] and
+/// [`crate::MeterLink::install_session`] refuse lifetimes that break this.
+pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(25 * 3600);
+
 /// Host settings.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -54,7 +61,8 @@ pub struct HostConfig {
     pub ap_title: ApTitle,
     /// Key lifetimes (grace period).
     pub keys: KeyConfig,
-    /// Replay window and security policy of each meter's association.
+    /// Replay window and security policy of each meter's association. The replay window must
+    /// be at least the longest session lifetime plus the grace.
     pub association: AssociationConfig,
     /// Tables whose Full Writes carry interval data for ingest (default: ST64..ST67, the
     /// C12.19 load-profile data sets).
@@ -68,10 +76,12 @@ pub struct HostConfig {
 impl HostConfig {
     /// Defaults for a host named `ap_title`.
     pub fn new(ap_title: ApTitle) -> Self {
+        let mut association = AssociationConfig::default();
+        association.replay_window = DEFAULT_REPLAY_WINDOW;
         HostConfig {
             ap_title,
             keys: KeyConfig::default(),
-            association: AssociationConfig::default(),
+            association,
             ingest_tables: vec![64, 65, 66, 67],
             registration_period: 86_400,
             max_pending: 256,
@@ -348,7 +358,8 @@ impl<R: RngCore + CryptoRng> C1222Host<R> {
     /// (the former one stays acceptable for receiving during the grace). Clears a revocation.
     ///
     /// # Errors
-    /// [`HostError::Keys`] for a bad EMSK or lifetime; nothing changes then.
+    /// [`HostError::Keys`] for a bad EMSK or lifetime, [`HostError::LifetimeBeyondReplayWindow`]
+    /// when `lifetime` plus the grace outlasts the replay window; nothing changes then.
     pub fn install_session(
         &mut self,
         meter: ApTitle,
@@ -357,6 +368,14 @@ impl<R: RngCore + CryptoRng> C1222Host<R> {
         lifetime: Duration,
         now: Instant,
     ) -> Result<GenerationInfo, HostError> {
+        if let Some((key_life, replay_window)) =
+            outlives_replay_window(lifetime, &self.config.keys, &self.config.association)
+        {
+            return Err(HostError::LifetimeBeyondReplayWindow {
+                key_life,
+                replay_window,
+            });
+        }
         self.settle_keys(now);
         let info = self
             .keys
@@ -777,4 +796,15 @@ fn registration_response(meter: &ApTitle, period: u32) -> Response {
         code: ResponseCode::OK,
         data,
     }
+}
+
+/// `Some((key life, replay window))` when a session of `lifetime` would give keys that outlive
+/// the replay window (see [`DEFAULT_REPLAY_WINDOW`]).
+pub(crate) fn outlives_replay_window(
+    lifetime: Duration,
+    keys: &KeyConfig,
+    association: &AssociationConfig,
+) -> Option<(Duration, Duration)> {
+    let key_life = lifetime.saturating_add(keys.grace);
+    (key_life > association.replay_window).then_some((key_life, association.replay_window))
 }

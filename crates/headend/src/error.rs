@@ -91,6 +91,16 @@ pub enum HostError {
     /// The meter has no session with this host (never installed, expired or revoked).
     #[error("no established session for {0}")]
     NoSession(ApTitle),
+    /// The keys would live (session lifetime plus grace) longer than the replay window, so
+    /// old messages could be replayed while their key is still accepted: raise
+    /// `association.replay_window` or shorten the PANA session lifetime.
+    #[error("key life {key_life:?} exceeds the replay window {replay_window:?}")]
+    LifetimeBeyondReplayWindow {
+        /// Session lifetime plus grace.
+        key_life: std::time::Duration,
+        /// The configured replay window.
+        replay_window: std::time::Duration,
+    },
 }
 
 /// Errors of the meter link: refusals of incoming APDUs and failures to build outgoing ones.
@@ -127,4 +137,12 @@ pub enum LinkError {
     /// Key derivation failed.
     #[error("keys: {0}")]
     Keys(#[from] gridguard_keys::Error),
+    /// The keys would outlive the replay window (see [`HostError::LifetimeBeyondReplayWindow`]).
+    #[error("key life {key_life:?} exceeds the replay window {replay_window:?}")]
+    LifetimeBeyondReplayWindow {
+        /// Session lifetime plus grace.
+        key_life: std::time::Duration,
+        /// The configured replay window.
+        replay_window: std::time::Duration,
+    },
 }

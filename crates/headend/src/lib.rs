@@ -57,7 +57,9 @@ mod shared;
 pub mod tcp;
 pub mod udp;
 
-pub use c1222_host::{C1222Host, HostConfig, HostEvent, HostReply, HostStats, RefusalKind};
+pub use c1222_host::{
+    C1222Host, HostConfig, HostEvent, HostReply, HostStats, RefusalKind, DEFAULT_REPLAY_WINDOW,
+};
 pub use error::{HostError, LinkError, Refusal};
 pub use meter_link::{MemoryTables, MeterEvent, MeterLink, MeterLinkConfig, MeterTables, Outgoing};
 pub use shared::SharedHost;

@@ -43,7 +43,8 @@ pub struct MeterLinkConfig {
     pub response_control: ResponseControl,
     /// Key lifetimes (grace period); must match the host's.
     pub keys: KeyConfig,
-    /// Replay window and security policy.
+    /// Replay window and security policy; the replay window must be at least the longest
+    /// session lifetime plus the grace.
     pub association: AssociationConfig,
 }
 
@@ -59,7 +60,11 @@ impl MeterLinkConfig {
             security_mode: SecurityMode::CIPHERTEXT_AUTH,
             response_control: ResponseControl::ALWAYS,
             keys: KeyConfig::default(),
-            association: AssociationConfig::default(),
+            association: {
+                let mut a = AssociationConfig::default();
+                a.replay_window = crate::c1222_host::DEFAULT_REPLAY_WINDOW;
+                a
+            },
         }
     }
 
@@ -194,7 +199,8 @@ impl<R: RngCore + CryptoRng> MeterLink<R> {
     /// generation is used for sending at once.
     ///
     /// # Errors
-    /// [`LinkError::Keys`] for a bad EMSK or lifetime.
+    /// [`LinkError::Keys`] for a bad EMSK or lifetime, [`LinkError::LifetimeBeyondReplayWindow`]
+    /// when `lifetime` plus the grace outlasts the replay window.
     pub fn install_session(
         &mut self,
         facts: &SessionFacts,
@@ -202,6 +208,16 @@ impl<R: RngCore + CryptoRng> MeterLink<R> {
         lifetime: Duration,
         now: Instant,
     ) -> Result<GenerationInfo, LinkError> {
+        if let Some((key_life, replay_window)) = crate::c1222_host::outlives_replay_window(
+            lifetime,
+            &self.config.keys,
+            &self.config.association,
+        ) {
+            return Err(LinkError::LifetimeBeyondReplayWindow {
+                key_life,
+                replay_window,
+            });
+        }
         Ok(self.ring.install_generation(facts, emsk, lifetime, now)?)
     }
 

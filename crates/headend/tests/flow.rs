@@ -332,8 +332,8 @@ fn expired_session_is_refused() {
         .unwrap();
     assert_eq!(
         h.poll_timeout(),
-        Some(t0 + Duration::from_secs(300)),
-        "replay window first"
+        Some(end),
+        "key expiry comes before the replay window"
     );
     h.handle_timeout(end);
     assert!(
@@ -517,4 +517,54 @@ fn forget_drops_the_meter() {
             meter: meter_title()
         })
     );
+}
+
+#[test]
+fn replay_is_refused_for_as_long_as_the_key_lives() {
+    let t0 = Instant::now();
+    let (mut h, mut m) = pair(19, t0);
+    let reg = m.registration(t0).unwrap();
+    h.handle_apdu(from(), &reg.bytes, t0).unwrap();
+    let w = m.write_intervals(64, &[4; 8], t0).unwrap();
+    h.handle_apdu(from(), &w.bytes, t0).unwrap();
+    // Long after a 5-minute window, still under the same live key.
+    for later in [600, 1800, 3600 + 299] {
+        let now = t0 + Duration::from_secs(later);
+        h.handle_timeout(now);
+        assert_eq!(
+            h.handle_apdu(from(), &w.bytes, now),
+            Err(Refusal::Replay {
+                meter: meter_title()
+            }),
+            "at +{later}s"
+        );
+    }
+}
+
+#[test]
+fn sessions_whose_keys_outlive_the_replay_window_are_refused() {
+    let t0 = Instant::now();
+    let (server, client) = eap_psk(20);
+    let mut h = host(20);
+    let too_long = Duration::from_secs(25 * 3600);
+    assert!(matches!(
+        h.install_session(meter_title(), &facts(1), server.emsk(), too_long, t0),
+        Err(gridguard_headend::HostError::LifetimeBeyondReplayWindow { .. })
+    ));
+    assert!(!h.keys().contains(&meter_title()));
+    let mut m = meter(20);
+    assert!(matches!(
+        m.install_session(&facts(1), client.emsk(), too_long, t0),
+        Err(LinkError::LifetimeBeyondReplayWindow { .. })
+    ));
+    assert!(m.ring().is_empty());
+    // 24 hours plus the grace fits.
+    h.install_session(
+        meter_title(),
+        &facts(1),
+        server.emsk(),
+        Duration::from_secs(24 * 3600),
+        t0,
+    )
+    .unwrap();
 }
