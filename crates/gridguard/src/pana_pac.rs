@@ -89,6 +89,8 @@ pub struct Meter {
     peer: Option<Peer>,
     rng: StdRng,
     eap_reason: Option<String>,
+    /// An EAP request arrived since the last start: the PAA has left its handshake state.
+    eap_seen: bool,
 }
 
 fn is_identity_request(eap: &[u8]) -> bool {
@@ -111,13 +113,22 @@ impl Meter {
             peer: None,
             rng,
             eap_reason: None,
+            eap_seen: false,
         }
     }
 
     /// Sends the PANA-Client-Initiation.
     pub fn start(&mut self, now: Instant) -> Result<(), gridguard_pana::Error> {
         self.peer = None;
+        self.eap_seen = false;
         self.pac.start(now)
+    }
+
+    /// Whether the PAA may still be in its handshake with this PaC (PCI sent, no EAP request
+    /// received yet): until then the PAA knows the PaC only by its address, and a second PCI
+    /// from the same address would be taken for a retransmission.
+    pub fn in_handshake(&self) -> bool {
+        !self.eap_seen && self.pac.state() != PacState::Idle && self.pac.state() != PacState::Closed
     }
 
     /// The PaC core (read-only: state, session id, key id, counters).
@@ -206,6 +217,7 @@ impl Meter {
 
     /// Hands one EAP packet to the EAP peer and its answer to the PaC.
     fn on_eap(&mut self, eap: &[u8], now: Instant) {
+        self.eap_seen = true;
         let fresh = is_identity_request(eap) || self.peer.as_ref().is_none_or(Peer::is_finished);
         if fresh {
             self.peer = self.new_peer(now);

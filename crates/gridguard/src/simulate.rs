@@ -54,8 +54,8 @@ impl Default for SimulateOptions {
             meters: 1000,
             paa: None,
             loss: 0.0,
-            sockets: 1024,
-            concurrency: 4096,
+            sockets: 4096,
+            concurrency: 8192,
             lifetime: Duration::from_secs(3600),
             hold: Duration::ZERO,
             timeout: Duration::from_secs(300),
@@ -196,7 +196,7 @@ impl Lane {
                         .fetch_add(1, Ordering::Relaxed);
                 }
                 MeterEvent::Failed { reason, eap } => {
-                    tracing::debug!(?reason, ?eap, "simulated meter failed");
+                    tracing::info!(?reason, ?eap, "simulated meter failed");
                     self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 }
                 _ => {}
@@ -347,6 +347,10 @@ pub async fn simulate(options: SimulateOptions) -> anyhow::Result<SimulateReport
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut pac = PacConfig::default();
     pac.restart_on_loss = true;
+    // A PCI sent while the PAA still holds an earlier meter of the same socket in its
+    // handshake is taken for a retransmission and dropped; cap the PCI back-off so such a
+    // meter retries within seconds rather than the RFC's default two minutes.
+    pac.retransmit.pci_mrt = Duration::from_secs(4);
     pac.reauth_margin = Some(options.lifetime / 4);
     let mut lane_meters: Vec<Vec<LaneMeter>> = (0..lanes).map(|_| Vec::new()).collect();
     let mut seeds = StdRng::seed_from_u64(options.seed);

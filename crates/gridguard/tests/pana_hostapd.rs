@@ -82,7 +82,10 @@ fn paa_passes_eap_through_to_hostapd() {
     let log = paa.log_text();
     assert!(log.contains("identity meter-77"), "{log}");
     assert!(log.contains("re-authenticated session"), "{log}");
-    assert!(log.contains("established 1 re-authenticated 1 failed 1"), "{log}");
+    assert!(
+        log.contains("established 1 re-authenticated 1 failed 1"),
+        "{log}"
+    );
     // The PAA dropped no message for a bad AUTH: the PaC's AUTH AVPs verified under the MSK
     // hostapd returned.
     assert!(log.contains("bad-auth 0"), "{log}");

@@ -34,7 +34,9 @@ fn load() -> Option<Vector> {
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         match line.split_whitespace().collect::<Vec<_>>().as_slice() {
             ["MSK", hex] => v.msk = hex.to_string(),
-            ["FRAME", n, hex] => v.frames.push((n.parse().unwrap(), hex::decode(hex).unwrap())),
+            ["FRAME", n, hex] => v
+                .frames
+                .push((n.parse().unwrap(), hex::decode(hex).unwrap())),
             _ => {}
         }
     }
@@ -105,10 +107,14 @@ fn inspect_verifies_every_auth_avp_of_the_published_vector() {
     assert_eq!(verified, with_auth.len(), "{text}");
     assert!(lines[0].contains("PANA PCI"), "{text}");
     assert!(
-        lines.iter().any(|l| l.contains("PAR [RC]") && l.contains("key-id 0x47889e39")),
+        lines
+            .iter()
+            .any(|l| l.contains("PAR [RC]") && l.contains("key-id 0x47889e39")),
         "{text}"
     );
-    assert!(lines.iter().any(|l| l.contains("EAP Request") && l.contains("PSK-1")));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("EAP Request") && l.contains("PSK-1")));
 
     let (ok, wrong) = inspect(pcap.path(), &"a5".repeat(64));
     assert!(!ok, "a wrong MSK must fail: {wrong}");

@@ -30,8 +30,8 @@ fn meter(ns: &Netns, identity: &str, psk: &str, extra: &[&str]) -> (bool, String
         .args(extra)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -249,7 +249,11 @@ fn tshark_dissects_every_pana_exchange() {
         args.push("--msk".to_string());
         args.push(m);
     }
-    assert_eq!(args.len(), 2 + 2 * 5, "five MSKs: a, b, b re-auth, c, c re-auth");
+    assert_eq!(
+        args.len(),
+        2 + 2 * 5,
+        "five MSKs: a, b, b re-auth, c, c re-auth"
+    );
     let out = std::process::Command::new(GRIDGUARD)
         .args(&args)
         .output()
