@@ -94,6 +94,9 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
+        // Aggregates group a month of rows: sort in memory, keep a larger page cache.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "cache_size", -32_768)?;
         register_functions(&conn)?;
         for stmt in sql::schema(Dialect::Sqlite, &layout) {
             conn.execute(&stmt, [])?;

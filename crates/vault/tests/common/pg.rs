@@ -78,6 +78,12 @@ pub struct PgServer {
 impl PgServer {
     /// Creates and starts a server; `extra` are additional `-c name=value` settings.
     pub fn start(name: &str, extra: &[&str]) -> PgServer {
+        Self::start_from(name, extra, None)
+    }
+
+    /// Like `start`, but copies the data folder of `template` (a stopped, freshly initialised
+    /// cluster) instead of running initdb again, then gives the server a password of its own.
+    fn start_from(name: &str, extra: &[&str], template: Option<(&Path, &str)>) -> PgServer {
         let dir = std::env::temp_dir().join(format!(
             "gg-vault-pg-{name}-{}-{}",
             std::process::id(),
@@ -103,19 +109,28 @@ impl PgServer {
             running: false,
             options: String::new(),
         };
-        let mut init = as_postgres("initdb");
-        init.arg("-D")
-            .arg(dir.join("data"))
-            .args([
-                "-U",
-                "postgres",
-                "--auth=scram-sha-256",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ])
-            .arg(format!("--pwfile={}", dir.join("pwfile").display()));
-        run(init, "initdb");
+        match template {
+            None => {
+                let mut init = as_postgres("initdb");
+                init.arg("-D")
+                    .arg(dir.join("data"))
+                    .args([
+                        "-U",
+                        "postgres",
+                        "--auth=scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--no-sync",
+                    ])
+                    .arg(format!("--pwfile={}", dir.join("pwfile").display()));
+                run(init, "initdb");
+            }
+            Some((data, _)) => {
+                let mut cp = Command::new("cp");
+                cp.arg("-a").arg(data).arg(dir.join("data"));
+                run(cp, "cp template cluster");
+            }
+        }
         let mut opts = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {}",
             server.port,
@@ -126,6 +141,14 @@ impl PgServer {
         }
         server.options = opts;
         server.resume();
+        if let Some((_, template_password)) = template {
+            let own = std::mem::replace(&mut server.password, template_password.to_string());
+            server
+                .client("postgres")
+                .batch_execute(&format!("ALTER USER postgres PASSWORD '{own}'"))
+                .unwrap();
+            server.password = own;
+        }
         server
     }
 
@@ -183,12 +206,28 @@ impl Drop for PgServer {
     }
 }
 
-/// Starts `n` servers in parallel.
+/// Starts `n` servers: one initdb, then copies of that fresh cluster (initdb is the slow
+/// part), each with its own port and password.
 pub fn start_many(n: usize, extra: &[&str]) -> Vec<PgServer> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .map(|i| s.spawn(move || PgServer::start(&format!("s{i}"), extra)))
+    let mut first = PgServer::start("s0", extra);
+    if n <= 1 {
+        return vec![first];
+    }
+    // Copy the cluster while it is stopped, so the copies are consistent.
+    first.pause();
+    let template = first.data_dir();
+    let password = first.password.clone();
+    let rest: Vec<PgServer> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..n)
+            .map(|i| {
+                let (t, p) = (&template, &password);
+                s.spawn(move || PgServer::start_from(&format!("s{i}"), extra, Some((t, p))))
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
-    })
+    });
+    first.resume();
+    let mut all = vec![first];
+    all.extend(rest);
+    all
 }
