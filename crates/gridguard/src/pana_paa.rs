@@ -132,6 +132,8 @@ pub struct ServeReport {
     pub sessions: usize,
     /// The core's counters (malformed, bad AUTH, duplicates, retransmissions, ...).
     pub stats: Stats,
+    /// The process's resident set size when the run ended, sessions still held (Linux).
+    pub resident_at_end: Option<u64>,
 }
 
 /// Binds a UDP socket with receive and send buffers of `buffer` bytes (as far as the system
@@ -537,5 +539,6 @@ pub async fn serve(
     let mut out = agent.report;
     out.sessions = agent.paa.session_count();
     out.stats = *agent.paa.stats();
+    out.resident_at_end = resident_bytes();
     Ok(out)
 }
