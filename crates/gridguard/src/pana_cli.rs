@@ -115,6 +115,10 @@ pub enum PanaCommand {
         /// Seed of the meters' PSKs and of the loss.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Cap the retransmission interval at this many seconds (REQ_MRT of the in-process
+        /// PAA and of the meters, PCI_MRT of the meters); RFC 5191's defaults otherwise.
+        #[arg(long)]
+        max_rt: Option<f64>,
         /// Only write the simulated meters' credentials to this file and exit.
         #[arg(long)]
         write_credentials: Option<PathBuf>,
@@ -312,6 +316,7 @@ pub async fn run(command: PanaCommand) -> anyhow::Result<ExitCode> {
             hold,
             timeout,
             seed,
+            max_rt,
             write_credentials,
         } => {
             if let Some(path) = write_credentials {
@@ -331,6 +336,7 @@ pub async fn run(command: PanaCommand) -> anyhow::Result<ExitCode> {
                 timeout: Duration::from_secs(timeout),
                 seed,
                 progress: true,
+                max_rt: seconds(max_rt),
             };
             let report = simulate(options).await?;
             println!(

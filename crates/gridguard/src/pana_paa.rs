@@ -197,14 +197,14 @@ impl Agent {
                 let mut auth = Authenticator::new(methods.clone(), AuthenticatorConfig::backend());
                 auth.start(now, &mut self.rng);
                 if let Some(request) = auth.poll_transmit() {
-                    let _ = self.paa.eap_request(session, &request, now);
+                    logged(self.paa.eap_request(session, &request, now), "eap_request");
                 }
                 runs.insert(session, auth);
             }
             Backend::Radius { conversations, .. } => {
                 let identifier = (self.rng.next_u32() & 0xff) as u8;
                 if let Some(request) = identity_request(identifier) {
-                    let _ = self.paa.eap_request(session, &request, now);
+                    logged(self.paa.eap_request(session, &request, now), "eap_request");
                 }
                 conversations.insert(
                     session,
@@ -222,7 +222,7 @@ impl Agent {
         match &mut self.backend {
             Backend::Local { runs, .. } => {
                 let Some(auth) = runs.get_mut(&session) else {
-                    let _ = self.paa.eap_timeout(session, now);
+                    logged(self.paa.eap_timeout(session, now), "eap_timeout");
                     return;
                 };
                 if let Err(drop) = auth.handle_response(eap, now, &mut self.rng) {
@@ -230,7 +230,7 @@ impl Agent {
                     let failure = packet::build_status(EapCode::FAILURE, auth.identifier());
                     self.eap_reasons.insert(session, drop.to_string());
                     runs.remove(&session);
-                    let _ = self.paa.eap_failure(session, &failure, now);
+                    logged(self.paa.eap_failure(session, &failure, now), "eap_failure");
                     return;
                 }
                 let out = auth.poll_transmit();
@@ -243,7 +243,10 @@ impl Agent {
                             packet::build_status(EapCode::SUCCESS, auth.identifier())
                         });
                         self.identities.insert(session, peer_identity);
-                        let _ = self.paa.eap_success(session, &success, keys.msk(), now);
+                        logged(
+                            self.paa.eap_success(session, &success, keys.msk(), now),
+                            "eap_success",
+                        );
                         runs.remove(&session);
                     }
                     Some(AuthenticatorEvent::Failure { reason, .. }) => {
@@ -251,12 +254,12 @@ impl Agent {
                             packet::build_status(EapCode::FAILURE, auth.identifier())
                         });
                         self.eap_reasons.insert(session, reason.to_string());
-                        let _ = self.paa.eap_failure(session, &failure, now);
+                        logged(self.paa.eap_failure(session, &failure, now), "eap_failure");
                         runs.remove(&session);
                     }
                     None => {
                         if let Some(request) = out {
-                            let _ = self.paa.eap_request(session, &request, now);
+                            logged(self.paa.eap_request(session, &request, now), "eap_request");
                         }
                     }
                 }
@@ -267,7 +270,7 @@ impl Agent {
                 results,
             } => {
                 let Some(conv) = conversations.get_mut(&session) else {
-                    let _ = self.paa.eap_timeout(session, now);
+                    logged(self.paa.eap_timeout(session, now), "eap_timeout");
                     return;
                 };
                 if conv.user_name.is_none() {
@@ -303,7 +306,7 @@ impl Agent {
             Err(e) => {
                 self.eap_reasons.insert(session, format!("RADIUS: {e}"));
                 conversations.remove(&session);
-                let _ = self.paa.eap_timeout(session, now);
+                logged(self.paa.eap_timeout(session, now), "eap_timeout");
                 return;
             }
         };
@@ -313,11 +316,11 @@ impl Agent {
             conv.state = response.state().map(<[u8]>::to_vec);
             match eap {
                 Some(request) => {
-                    let _ = self.paa.eap_request(session, &request, now);
+                    logged(self.paa.eap_request(session, &request, now), "eap_request");
                 }
                 None => {
                     conversations.remove(&session);
-                    let _ = self.paa.eap_timeout(session, now);
+                    logged(self.paa.eap_timeout(session, now), "eap_timeout");
                 }
             }
             return;
@@ -328,7 +331,10 @@ impl Agent {
         match (code, msk) {
             (Code::ACCESS_ACCEPT, Some(msk)) => {
                 let success = eap.unwrap_or_else(|| packet::build_status(EapCode::SUCCESS, 0));
-                let _ = self.paa.eap_success(session, &success, &msk, now);
+                logged(
+                    self.paa.eap_success(session, &success, &msk, now),
+                    "eap_success",
+                );
             }
             _ => {
                 self.eap_reasons.insert(
@@ -341,7 +347,7 @@ impl Agent {
                 );
                 let failure =
                     eap.unwrap_or_else(|| packet::build_status(EapCode::FAILURE, identifier));
-                let _ = self.paa.eap_failure(session, &failure, now);
+                logged(self.paa.eap_failure(session, &failure, now), "eap_failure");
             }
         }
     }
@@ -541,4 +547,11 @@ pub async fn serve(
     out.stats = *agent.paa.stats();
     out.resident_at_end = resident_bytes();
     Ok(out)
+}
+
+/// Logs an API call the core refused (a driver bug or a race worth seeing in the logs).
+fn logged(result: Result<(), gridguard_pana::Error>, call: &str) {
+    if let Err(e) = result {
+        tracing::debug!(%e, call, "PANA core refused a call");
+    }
 }

@@ -223,21 +223,24 @@ impl Meter {
             self.peer = self.new_peer(now);
         }
         let Some(peer) = self.peer.as_mut() else {
-            let _ = self.pac.eap_invalid(now);
+            logged(self.pac.eap_invalid(now), "eap_invalid");
             return;
         };
         let dropped = peer.handle_packet(eap, now, &mut self.rng).err();
         if let Some(response) = peer.poll_transmit() {
-            let _ = self.pac.send_eap_response(&response, now);
+            logged(
+                self.pac.send_eap_response(&response, now),
+                "send_eap_response",
+            );
             return;
         }
         match peer.poll_event() {
             Some(PeerEvent::Success(keys)) => {
-                let _ = self.pac.eap_success(Some(keys.msk()), now);
+                logged(self.pac.eap_success(Some(keys.msk()), now), "eap_success");
             }
             Some(PeerEvent::Failure(reason)) => {
                 self.eap_reason = Some(reason.to_string());
-                let _ = self.pac.eap_failure(now);
+                logged(self.pac.eap_failure(now), "eap_failure");
             }
             _ if self.pac.state() == PacState::WaitEapResult => {
                 // A PAR with C whose EAP payload the peer could not use: PANA's Result-Code
@@ -245,10 +248,10 @@ impl Meter {
                 if let Some(d) = dropped {
                     self.eap_reason = Some(d.to_string());
                 }
-                let _ = self.pac.eap_failure(now);
+                logged(self.pac.eap_failure(now), "eap_failure");
             }
             _ => {
-                let _ = self.pac.eap_invalid(now);
+                logged(self.pac.eap_invalid(now), "eap_invalid");
             }
         }
     }
@@ -430,4 +433,11 @@ pub(crate) async fn sleep_until(deadline: Option<Instant>) {
 /// Builds the EAP-Request/Identity a PAA sends first (used by the RADIUS pass-through).
 pub(crate) fn identity_request(identifier: u8) -> Option<Vec<u8>> {
     packet::build(EapCode::REQUEST, identifier, MethodType::IDENTITY, &[]).ok()
+}
+
+/// Logs an API call the core refused (a driver bug or a race worth seeing in the logs).
+fn logged(result: Result<(), gridguard_pana::Error>, call: &str) {
+    if let Err(e) = result {
+        tracing::debug!(%e, call, "PANA core refused a call");
+    }
 }

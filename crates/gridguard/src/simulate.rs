@@ -46,6 +46,9 @@ pub struct SimulateOptions {
     pub seed: u64,
     /// Show a progress bar.
     pub progress: bool,
+    /// Cap of the retransmission interval (REQ_MRT of the in-process PAA and the PaCs, and
+    /// the PaCs' PCI_MRT); None keeps RFC 5191's defaults (30 s; PCI 4 s here).
+    pub max_rt: Option<Duration>,
 }
 
 impl Default for SimulateOptions {
@@ -61,6 +64,7 @@ impl Default for SimulateOptions {
             timeout: Duration::from_secs(300),
             seed: 1,
             progress: false,
+            max_rt: None,
         }
     }
 }
@@ -326,6 +330,9 @@ pub async fn simulate(options: SimulateOptions) -> anyhow::Result<SimulateReport
             let mut config = PaaConfig::default();
             config.session_lifetime = options.lifetime;
             config.max_sessions = n.saturating_mul(2).max(1024);
+            if let Some(mrt) = options.max_rt {
+                config.retransmit.req_mrt = mrt;
+            }
             let paa = PaaOptions {
                 config,
                 backend: BackendConfig::Local {
@@ -351,6 +358,10 @@ pub async fn simulate(options: SimulateOptions) -> anyhow::Result<SimulateReport
     // handshake is taken for a retransmission and dropped; cap the PCI back-off so such a
     // meter retries within seconds rather than the RFC's default two minutes.
     pac.retransmit.pci_mrt = Duration::from_secs(4);
+    if let Some(mrt) = options.max_rt {
+        pac.retransmit.pci_mrt = mrt;
+        pac.retransmit.req_mrt = mrt;
+    }
     pac.reauth_margin = Some(options.lifetime / 4);
     let mut lane_meters: Vec<Vec<LaneMeter>> = (0..lanes).map(|_| Vec::new()).collect();
     let mut seeds = StdRng::seed_from_u64(options.seed);
