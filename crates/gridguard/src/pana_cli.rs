@@ -98,10 +98,10 @@ pub enum PanaCommand {
         #[arg(long, default_value_t = 0.0)]
         loss: f64,
         /// Sockets the meters are spread over.
-        #[arg(long, default_value_t = 4096)]
+        #[arg(long, default_value_t = 1024)]
         sockets: usize,
         /// Authentications in flight at once.
-        #[arg(long, default_value_t = 8192)]
+        #[arg(long, default_value_t = 4096)]
         concurrency: usize,
         /// Session lifetime of the in-process head-end, in seconds.
         #[arg(long, default_value_t = 3600)]
