@@ -37,6 +37,14 @@ struct Head {
 
 impl Head {
     async fn start(meters: usize, actions: Vec<(Duration, PaaAction)>) -> Head {
+        Self::start_with(meters, actions, PaaConfig::default()).await
+    }
+
+    async fn start_with(
+        meters: usize,
+        actions: Vec<(Duration, PaaAction)>,
+        config: PaaConfig,
+    ) -> Head {
         let mut table = MemoryCredentials::new();
         for i in 0..meters {
             table.insert(format!("meter{i}").into_bytes(), psk_of(i));
@@ -47,7 +55,7 @@ impl Head {
         let sink = events.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let options = PaaOptions {
-            config: PaaConfig::default(),
+            config,
             backend: BackendConfig::Local {
                 server_id: b"gridguard-test".to_vec(),
                 credentials: Arc::new(table),
@@ -350,4 +358,56 @@ async fn simulator_establishes_every_meter_under_ten_percent_loss() {
     );
     assert_eq!(paa.stats.auth_failures, 0);
     assert!(report.p50 <= report.p99);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meter_reauthenticates_before_its_lifetime_ends() {
+    let mut config = PaaConfig::default();
+    config.session_lifetime = Duration::from_secs(2);
+    let head = Head::start_with(1, Vec::new(), config).await;
+    // A meter living on (not `once`): it re-authenticates one second before each expiry.
+    let options = MeterOptions::new(head.addr, Duration::from_secs(1));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let mut stop = Some(stop);
+    let mut key_ids = Vec::new();
+    let summary = tokio::time::timeout(
+        Duration::from_secs(20),
+        run_meter(
+            b"meter0",
+            psk_of(0),
+            options,
+            |e| match e {
+                MeterEvent::Established { key_id, .. }
+                | MeterEvent::Reauthenticated { key_id, .. } => {
+                    key_ids.push(*key_id);
+                    if key_ids.len() == 3 {
+                        if let Some(s) = stop.take() {
+                            let _ = s.send(());
+                        }
+                    }
+                }
+                other => panic!("unexpected {other:?}"),
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(summary.established, 1);
+    assert_eq!(summary.reauthenticated, 2);
+    assert_eq!(summary.failed, 0);
+    key_ids.dedup();
+    assert_eq!(
+        key_ids.len(),
+        3,
+        "every re-authentication brings a new Key-Id"
+    );
+    head.wait_for_n(|e| matches!(e, ServeEvent::Reauthenticated { .. }), 2)
+        .await;
+    let (report, _) = head.finish().await;
+    assert_eq!(report.expired, 0, "the session never reached its lifetime");
+    assert_eq!(report.sessions, 1);
 }
