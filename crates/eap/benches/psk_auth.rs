@@ -1,7 +1,7 @@
 //! In-process EAP-PSK authentications (no sockets): the authenticator's time per full authentication,
 //! printed beside the anchor measured in the same run, the bare AES/CMAC/EAX work one authentication
 //! needs on the server side. Run with `cargo bench -p gridguard-eap --bench psk_auth`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use gridguard_eap::psk::crypto;
 use gridguard_eap::{
-    Authenticator, AuthenticatorConfig, AuthenticatorEvent, MemoryCredentials, Peer, PeerConfig, PeerMethod, Psk,
-    PskPeer, PskServerConfig, ServerMethodFactory,
+    Authenticator, AuthenticatorConfig, AuthenticatorEvent, MemoryCredentials, Peer, PeerConfig,
+    PeerMethod, Psk, PskPeer, PskServerConfig, ServerMethodFactory,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -18,7 +18,10 @@ use rand::SeedableRng;
 const METERS: usize = 1000;
 
 fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
     let mut creds = MemoryCredentials::new();
     let mut peers = Vec::new();
     for i in 0..METERS {
@@ -27,7 +30,8 @@ fn main() {
         creds.insert(id.clone(), psk.clone());
         peers.push((id, psk));
     }
-    let factory: Arc<dyn ServerMethodFactory> = Arc::new(PskServerConfig::new(b"gridguard".to_vec(), Arc::new(creds)).unwrap());
+    let factory: Arc<dyn ServerMethodFactory> =
+        Arc::new(PskServerConfig::new(b"gridguard".to_vec(), Arc::new(creds)).unwrap());
     let methods: Arc<[Arc<dyn ServerMethodFactory>]> = vec![factory].into();
     let mut rng = StdRng::seed_from_u64(1);
     let now = Instant::now();
@@ -71,7 +75,9 @@ fn main() {
         let rand = [i as u8; 16];
         let lt = crypto::key_setup(black_box(&psk));
         let mac_p = crypto::mac_p(&lt.ak, id_p, id_s, &rand, &rand);
-        black_box(crypto::verify_mac_p(&lt.ak, id_p, id_s, &rand, &rand, &mac_p));
+        black_box(crypto::verify_mac_p(
+            &lt.ak, id_p, id_s, &rand, &rand, &mac_p,
+        ));
         black_box(crypto::mac_s(&lt.ak, id_s, &rand));
         let keys = crypto::derive_session_keys(&lt.kdk, &rand);
         let mut payload = [0x80u8];
@@ -87,7 +93,16 @@ fn main() {
     let per_anchor = anchor.as_secs_f64() / anchor_runs as f64;
     println!("EAP-PSK in-process, {runs} full authentications (identity + 4 messages + Success), one core");
     println!("  authenticator: {:.2} us per authentication = {:.0} authentications/s (target >= 100000/s)", per_auth * 1e6, 1.0 / per_auth);
-    println!("  anchor (AES key setup, CMAC x3, KDF, EAX seal+seal+open): {:.2} us", per_anchor * 1e6);
-    println!("  ratio authenticator / anchor: {:.2}", per_auth / per_anchor);
-    println!("  whole exchange incl. peer: {:.2} us", total.as_secs_f64() / runs as f64 * 1e6);
+    println!(
+        "  anchor (AES key setup, CMAC x3, KDF, EAX seal+seal+open): {:.2} us",
+        per_anchor * 1e6
+    );
+    println!(
+        "  ratio authenticator / anchor: {:.2}",
+        per_auth / per_anchor
+    );
+    println!(
+        "  whole exchange incl. peer: {:.2} us",
+        total.as_secs_f64() / runs as f64 * 1e6
+    );
 }
