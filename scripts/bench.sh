@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print each figure beside the anchor measured in the same run. Not part of CI.
 #   scripts/bench.sh            all benchmarks
-#   scripts/bench.sh eap        only the EAP-PSK ones
+#   scripts/bench.sh eap        only the EAP-PSK ones (also: pana, c1222, meter, vault)
 # Needs root (network namespaces) and the peers scripts/test.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,8 +98,34 @@ eap_in_process() {
   cargo bench --locked -p gridguard-eap --bench psk_auth 2>/dev/null
 }
 
+pana_storm() {
+  # 100,000 meters (full PANA + EAP-PSK) against one in-process head-end on loopback UDP, then at 10% loss.
+  # The 10% run uses a 2 s cap on retransmission intervals: with the RFC's 30 s REQ_MRT the tail of an
+  # exponential back-off at ~19% loss per round trip alone exceeds 60 s for some of 100,000 meters.
+  "$bin" simulate --meters "${STORM_METERS:-100000}"
+  "$bin" simulate --meters "${STORM_METERS:-100000}" --loss 10 --sockets 4096 --concurrency 16384 --max-rt 2
+}
+
+c1222_and_keys() {
+  cargo bench --locked -p gridguard-c1222 2>/dev/null | grep -vE '^(Benchmarking|Gnuplot)' || true
+  cargo run --release --locked -q -p gridguard-headend --example host_throughput
+  cargo bench --locked -p gridguard-keys 2>/dev/null | grep -vE '^(Benchmarking|Gnuplot)' || true
+}
+
+meter_footprint() {
+  cargo run --release --locked -q -p gridguard-meter --example footprint
+}
+
+vault() {
+  cargo run --release --locked -q -p gridguard-vault --example vault_bench -- --readings "${VAULT_READINGS:-10000000}"
+}
+
 case "$what" in
   eap) eap_in_process; eap_server_cpu ;;
-  all) eap_in_process; eap_server_cpu ;;
-  *) echo "unknown benchmark: $what" >&2; exit 2 ;;
+  pana) pana_storm ;;
+  c1222) c1222_and_keys ;;
+  meter) meter_footprint ;;
+  vault) vault ;;
+  all) eap_in_process; eap_server_cpu; pana_storm; c1222_and_keys; meter_footprint; vault ;;
+  *) echo "unknown benchmark: $what (eap, pana, c1222, meter, vault, all)" >&2; exit 2 ;;
 esac
