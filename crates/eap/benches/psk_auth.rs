@@ -1,7 +1,12 @@
 //! In-process EAP-PSK authentications (no sockets): the authenticator's time per full authentication,
 //! printed beside the anchor measured in the same run, the bare AES/CMAC/EAX work one authentication
 //! needs on the server side. Run with `cargo bench -p gridguard-eap --bench psk_auth`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::hint::black_box;
 use std::sync::Arc;
