@@ -84,6 +84,10 @@ pub enum PanaCommand {
         /// or `gridguard inspect --msk`; never use it in the field).
         #[arg(long)]
         print_keys: bool,
+        /// Append `MSK <hex>` for every authentication to this file (an opt-in key log for
+        /// `gridguard inspect --keylog`; never use it in the field).
+        #[arg(long)]
+        keylog: Option<PathBuf>,
     },
     /// Authenticate N simulated meters against a head-end over loopback UDP.
     Simulate {
@@ -130,6 +134,9 @@ pub enum PanaCommand {
         /// An MSK (hex) to verify AUTH AVPs with; repeat for re-authentications.
         #[arg(long)]
         msk: Vec<String>,
+        /// A key log written by `gridguard meter --keylog`: every `MSK <hex>` line is tried.
+        #[arg(long)]
+        keylog: Option<PathBuf>,
     },
 }
 
@@ -257,8 +264,22 @@ pub async fn run(command: PanaCommand) -> anyhow::Result<ExitCode> {
             reauth_after,
             terminate_after,
             print_keys,
+            keylog,
         } => {
             let psk = Psk::from_hex(&psk)?;
+            let mut keylog = match keylog {
+                Some(path) => {
+                    tracing::warn!(path = %path.display(), "writing session keys to a key log: for debugging only");
+                    Some(
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&path)
+                            .with_context(|| format!("opening key log {}", path.display()))?,
+                    )
+                }
+                None => None,
+            };
             let mut options = MeterOptions::new(paa, Duration::from_secs(reauth_margin));
             options.once = once;
             if once {
@@ -286,6 +307,17 @@ pub async fn run(command: PanaCommand) -> anyhow::Result<ExitCode> {
                                 println!("MSK {}", hex::encode(msk.as_bytes()))
                             }
                             _ => {}
+                        }
+                    }
+                    if let (
+                        Some(file),
+                        MeterEvent::Established { msk, .. }
+                        | MeterEvent::Reauthenticated { msk, .. },
+                    ) = (keylog.as_mut(), event)
+                    {
+                        use std::io::Write;
+                        if let Err(e) = writeln!(file, "MSK {}", hex::encode(msk.as_bytes())) {
+                            tracing::warn!(error = %e, "key log not written");
                         }
                     }
                 },
@@ -366,11 +398,20 @@ pub async fn run(command: PanaCommand) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        PanaCommand::Inspect { capture, msk } => {
-            let msks = msk
+        PanaCommand::Inspect {
+            capture,
+            msk,
+            keylog,
+        } => {
+            let mut msks = msk
                 .iter()
                 .map(|m| hex::decode(m).context("--msk is not hexadecimal"))
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            if let Some(path) = keylog {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading key log {}", path.display()))?;
+                msks.extend(keylog_msks(&text));
+            }
             let checking = !msks.is_empty();
             let found = inspect_file(&capture, msks)
                 .with_context(|| format!("reading {}", capture.display()))?;
@@ -428,5 +469,27 @@ fn print_serve_event(event: &ServeEvent) {
         ServeEvent::PingAnswered { session } => {
             println!("ping answered session {session:#010x}")
         }
+    }
+}
+
+/// The MSKs of a key log: every line `MSK <128 hex digits>`; other lines are ignored.
+pub fn keylog_msks(text: &str) -> Vec<Vec<u8>> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("MSK "))
+        .filter_map(|hex| hex::decode(hex.trim()).ok())
+        .filter(|msk| msk.len() == 64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keylog_msks;
+
+    #[test]
+    fn key_log_lines_are_read_and_others_ignored() {
+        let msk = "ab".repeat(64);
+        let text =
+            format!("# comment\nMSK {msk}\nMSK nothex\nMSK abcd\nEMSK {msk}\n  MSK {msk}  \n");
+        assert_eq!(keylog_msks(&text), vec![vec![0xab; 64], vec![0xab; 64]]);
     }
 }

@@ -26,13 +26,25 @@ fn meter(ns: &Netns, identity: &str, psk: &str, extra: &[&str]) -> (bool, String
     let out = ns
         .command(GRIDGUARD)
         .args(["meter", "--identity", identity, "--psk", psk])
-        .args(["--paa", "127.0.0.1:716", "--once", "--print-keys"])
+        .args([
+            "--paa",
+            "127.0.0.1:716",
+            "--once",
+            "--print-keys",
+            "--keylog",
+        ])
+        .arg(keylog_path())
         .args(extra)
         .output()
         .unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
+}
+
+/// The key log every meter of this test process appends to (`meter --keylog`).
+fn keylog_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("gridguard-pana-keylog-{}.log", std::process::id()))
 }
 
 fn serve(ns: &Netns, dir: &Path, tag: &str, extra: &[&str]) -> Guard {
@@ -266,6 +278,23 @@ fn tshark_dissects_every_pana_exchange() {
     assert!(ok >= 20, "{text}");
     assert!(!text.contains("AUTH BAD"), "{text}");
     assert!(!text.contains("AUTH unchecked"), "{text}");
+    // The key log the meters wrote gives the same verdicts through `inspect --keylog`.
+    let out = std::process::Command::new(GRIDGUARD)
+        .args(["inspect", &capture.display().to_string(), "--keylog"])
+        .arg(keylog_path())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(keylog_path());
+    let from_keylog = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{from_keylog}");
+    assert_eq!(
+        from_keylog
+            .lines()
+            .filter(|l| l.ends_with("AUTH ok"))
+            .count(),
+        ok,
+        "{from_keylog}"
+    );
     // With a wrong MSK every AUTH is BAD and inspect says so.
     let out = std::process::Command::new(GRIDGUARD)
         .args(["inspect", &capture.display().to_string(), "--msk"])
