@@ -2,6 +2,7 @@
 //! exactly what the command line runs.
 
 pub mod aaa;
+pub mod datadir;
 pub mod demo;
 pub mod eap_client;
 pub mod inspect;
