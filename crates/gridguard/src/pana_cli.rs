@@ -444,6 +444,7 @@ fn print_serve_event(event: &ServeEvent) {
             peer,
             key_id,
             identity,
+            ..
         } => println!(
             "established session {session:#010x} peer {peer} key-id {key_id:#010x} identity {}",
             identity
@@ -451,7 +452,9 @@ fn print_serve_event(event: &ServeEvent) {
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default()
         ),
-        ServeEvent::Reauthenticated { session, key_id } => {
+        ServeEvent::Reauthenticated {
+            session, key_id, ..
+        } => {
             println!("re-authenticated session {session:#010x} key-id {key_id:#010x}")
         }
         ServeEvent::Failed {

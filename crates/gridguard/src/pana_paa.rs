@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use gridguard_eap::{
     packet, Authenticator, AuthenticatorConfig, AuthenticatorEvent, Code as EapCode,
-    CredentialStore, Packet, PskServerConfig, ServerMethodFactory,
+    CredentialStore, Packet, PskServerConfig, ServerMethodFactory, SessionKeys,
 };
 use gridguard_pana::{FailReason, Paa, PaaConfig, PaaEvent, Stats};
 use gridguard_radius::{eap_request_attributes, AsyncClient, ClientConfig, Code, Response};
@@ -79,6 +79,11 @@ pub enum ServeEvent {
         key_id: u32,
         /// The identity EAP authenticated, when the backend tells it.
         identity: Option<Vec<u8>>,
+        /// Session lifetime.
+        lifetime: Duration,
+        /// The EAP method's keys (MSK and EMSK) when the backend is local; a RADIUS backend
+        /// hands over the MSK only (MS-MPPE keys), never the EMSK.
+        keys: Option<SessionKeys>,
     },
     /// A session re-authenticated.
     Reauthenticated {
@@ -86,6 +91,12 @@ pub enum ServeEvent {
         session: u32,
         /// The new Key-Id.
         key_id: u32,
+        /// The identity EAP authenticated, when the backend tells it.
+        identity: Option<Vec<u8>>,
+        /// New session lifetime.
+        lifetime: Duration,
+        /// The EAP method's keys of the re-authentication (local backend only).
+        keys: Option<SessionKeys>,
     },
     /// An authentication failed.
     Failed {
@@ -186,6 +197,8 @@ struct Agent {
     actions: Vec<(Duration, PaaAction)>,
     scheduled: BTreeMap<(Instant, u32, usize), PaaAction>,
     identities: HashMap<u32, Vec<u8>>,
+    /// Keys of a local EAP success, until PANA reports the session (re-)established.
+    keys: HashMap<u32, SessionKeys>,
     eap_reasons: HashMap<u32, String>,
     report: ServeReport,
 }
@@ -248,6 +261,7 @@ impl Agent {
                             "eap_success",
                         );
                         runs.remove(&session);
+                        self.keys.insert(session, keys);
                     }
                     Some(AuthenticatorEvent::Failure { reason, .. }) => {
                         let failure = out.unwrap_or_else(|| {
@@ -354,6 +368,7 @@ impl Agent {
 
     fn forget(&mut self, session: u32) {
         self.identities.remove(&session);
+        self.keys.remove(&session);
         self.eap_reasons.remove(&session);
         match &mut self.backend {
             Backend::Local { runs, .. } => {
@@ -378,7 +393,10 @@ impl Agent {
                     None
                 }
                 PaaEvent::Established {
-                    session, key_id, ..
+                    session,
+                    key_id,
+                    lifetime,
+                    ..
                 } => {
                     self.report.established += 1;
                     for (i, (after, action)) in self.actions.iter().enumerate() {
@@ -394,14 +412,24 @@ impl Agent {
                             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
                         key_id,
                         identity: self.identities.remove(&session),
+                        lifetime,
+                        keys: self.keys.remove(&session),
                     })
                 }
                 PaaEvent::Reauthenticated {
-                    session, key_id, ..
+                    session,
+                    key_id,
+                    lifetime,
+                    ..
                 } => {
                     self.report.reauthenticated += 1;
-                    self.identities.remove(&session);
-                    Some(ServeEvent::Reauthenticated { session, key_id })
+                    Some(ServeEvent::Reauthenticated {
+                        session,
+                        key_id,
+                        identity: self.identities.remove(&session),
+                        lifetime,
+                        keys: self.keys.remove(&session),
+                    })
                 }
                 PaaEvent::Failed { session, reason } => {
                     self.report.failed += 1;
@@ -497,6 +525,7 @@ pub async fn serve(
         actions: options.actions,
         scheduled: BTreeMap::new(),
         identities: HashMap::new(),
+        keys: HashMap::new(),
         eap_reasons: HashMap::new(),
         report: ServeReport::default(),
     };

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use gridguard_eap::{
     packet, Code as EapCode, MethodType, Peer, PeerConfig, PeerEvent, PeerMethod, Psk, PskPeer,
+    SessionKeys,
 };
 use gridguard_pana::{FailReason, Msk, Pac, PacConfig, PacEvent, PacState};
 use rand::rngs::StdRng;
@@ -30,6 +31,8 @@ pub enum MeterEvent {
         msk: Msk,
         /// Session lifetime granted by the PAA.
         lifetime: Option<Duration>,
+        /// The EAP method's keys (MSK and EMSK, the root of the UKMF application keys).
+        keys: Option<SessionKeys>,
     },
     /// A re-authentication succeeded.
     Reauthenticated {
@@ -37,6 +40,8 @@ pub enum MeterEvent {
         key_id: u32,
         /// The new MSK.
         msk: Msk,
+        /// The EAP method's keys of the re-authentication.
+        keys: Option<SessionKeys>,
     },
     /// The authentication or the session failed.
     Failed {
@@ -91,6 +96,8 @@ pub struct Meter {
     eap_reason: Option<String>,
     /// An EAP request arrived since the last start: the PAA has left its handshake state.
     eap_seen: bool,
+    /// Keys of the last EAP success, until PANA reports the session (re-)established.
+    keys: Option<SessionKeys>,
 }
 
 fn is_identity_request(eap: &[u8]) -> bool {
@@ -114,6 +121,7 @@ impl Meter {
             rng,
             eap_reason: None,
             eap_seen: false,
+            keys: None,
         }
     }
 
@@ -184,11 +192,16 @@ impl Meter {
                         key_id,
                         msk,
                         lifetime,
+                        keys: self.keys.take(),
                     });
                 }
                 PacEvent::Reauthenticated { key_id, msk, .. } => {
                     self.eap_reason = None;
-                    return Some(MeterEvent::Reauthenticated { key_id, msk });
+                    return Some(MeterEvent::Reauthenticated {
+                        key_id,
+                        msk,
+                        keys: self.keys.take(),
+                    });
                 }
                 PacEvent::Failed { reason } => {
                     return Some(MeterEvent::Failed {
@@ -237,6 +250,7 @@ impl Meter {
         match peer.poll_event() {
             Some(PeerEvent::Success(keys)) => {
                 logged(self.pac.eap_success(Some(keys.msk()), now), "eap_success");
+                self.keys = Some(keys);
             }
             Some(PeerEvent::Failure(reason)) => {
                 self.eap_reason = Some(reason.to_string());

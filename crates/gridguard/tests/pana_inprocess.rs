@@ -132,8 +132,11 @@ async fn meters_establish_and_both_sides_agree_on_key_ids() {
                         key_id,
                         msk,
                         lifetime,
+                        keys,
                     } = e
                     {
+                        let eap_keys = keys.as_ref().expect("EAP keys with the session");
+                        assert!(eap_keys.msk_eq(msk.as_bytes()), "PANA MSK is EAP's MSK");
                         got.push((*session_id, *key_id, msk.as_bytes().len(), *lifetime));
                     }
                 },
@@ -253,7 +256,7 @@ async fn meter_pings_reauthenticates_and_terminates() {
             options,
             |e| match e {
                 MeterEvent::Established { key_id, msk, .. }
-                | MeterEvent::Reauthenticated { key_id, msk } => keys.push((*key_id, msk.clone())),
+                | MeterEvent::Reauthenticated { key_id, msk, .. } => keys.push((*key_id, msk.clone())),
                 _ => {}
             },
             std::future::pending(),
