@@ -56,7 +56,7 @@ fn check(name: &str, bytes: &[u8], plain_epsem: &[u8], key: &[u8; 16], opts: &Ca
 
 #[test]
 fn paper_and_annex_g_vectors_as_apdus() {
-    let vectors = common::embedded();
+    let vectors = common::repository();
     let mut done = Vec::new();
     for v in vectors
         .iter()
@@ -88,7 +88,7 @@ fn paper_and_annex_g_vectors_as_apdus() {
 
 #[test]
 fn c12adapter_request_verifies() {
-    let v = common::embedded()
+    let v = common::repository()
         .into_iter()
         .find(|v| v.name == "c12adapter-request")
         .unwrap();

@@ -18,13 +18,13 @@ use gridguard_c1222::{
 use proptest::prelude::*;
 
 fn seeds() -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = common::embedded()
+    let mut v: Vec<Vec<u8>> = common::repository()
         .iter()
         .filter(|v| v.name.starts_with("paper-") || v.name == "ieee1703-annexG")
         .map(|v| common::rebuild(v).apdu)
         .collect();
     v.extend(
-        common::embedded()
+        common::repository()
             .iter()
             .filter(|v| !v.apdu.is_empty())
             .map(|v| v.apdu.clone()),

@@ -190,7 +190,7 @@ fn tshark_verifies_rebuilt_paper_vectors() {
         eprintln!("skipping: tshark is not installed");
         return;
     }
-    let vectors = common::embedded();
+    let vectors = common::repository();
     // paper-1 and paper-2 share key id 2 and a key; paper-3 uses key id 0.
     let mut msgs = Vec::new();
     let mut keys = Vec::new();

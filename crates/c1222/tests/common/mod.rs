@@ -2,6 +2,7 @@
 //! cleartext into a full C12.22 APDU.
 #![allow(
     dead_code,
+    clippy::panic,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing
@@ -14,8 +15,12 @@ pub const SHARED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/vectors/eaxprime.txt"
 );
-/// The crate's embedded copy.
-pub const EMBEDDED: &str = include_str!("../data/eaxprime-vectors.txt");
+/// The repository's copy of the vectors (`tests/vectors/eaxprime.txt` at the workspace root),
+/// the file the tests run on.
+pub const REPOSITORY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/vectors/eaxprime.txt"
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vector {
@@ -78,8 +83,11 @@ pub fn parse_vectors(text: &str) -> Vec<Vector> {
     out
 }
 
-pub fn embedded() -> Vec<Vector> {
-    parse_vectors(EMBEDDED)
+/// The vectors of the repository's `tests/vectors/eaxprime.txt`.
+pub fn repository() -> Vec<Vector> {
+    let text =
+        std::fs::read_to_string(REPOSITORY).unwrap_or_else(|e| panic!("reading {REPOSITORY}: {e}"));
+    parse_vectors(&text)
 }
 
 pub fn shared() -> Option<Vec<Vector>> {
