@@ -94,8 +94,10 @@ impl MeterLinkConfig {
 pub trait MeterTables {
     /// The whole content of `table`, or `None` if the meter has no such table.
     fn read(&self, table: u16) -> Option<Vec<u8>>;
-    /// Writes the whole `table`; returns the response code to send.
-    fn write(&mut self, table: u16, data: &[u8]) -> ResponseCode;
+    /// Writes the whole `table`; returns the response code to send. `key` is the application
+    /// of the key the request was sealed under, so that a meter can refuse a command (a
+    /// procedure, a switch operation) that did not come under the key meant for it.
+    fn write(&mut self, table: u16, data: &[u8], key: Application) -> ResponseCode;
 }
 
 /// A [`MeterTables`] held in memory: reads what was stored, accepts writes to tables that
@@ -111,7 +113,7 @@ impl MeterTables for MemoryTables {
         self.tables.get(&table).cloned()
     }
 
-    fn write(&mut self, table: u16, data: &[u8]) -> ResponseCode {
+    fn write(&mut self, table: u16, data: &[u8], _key: Application) -> ResponseCode {
         match self.tables.get_mut(&table) {
             Some(t) => {
                 *t = data.to_vec();
@@ -385,7 +387,7 @@ impl<R: RngCore + CryptoRng> MeterLink<R> {
             match service {
                 Service::Response(r) => responses.push(r),
                 Service::Request(q) => {
-                    answers.push(Service::Response(serve(&q, tables)));
+                    answers.push(Service::Response(serve(&q, app, tables)));
                     requests.push(q);
                 }
             }
@@ -430,7 +432,7 @@ impl<R: RngCore + CryptoRng> MeterLink<R> {
     }
 }
 
-fn serve(request: &Request, tables: &mut dyn MeterTables) -> Response {
+fn serve(request: &Request, app: Application, tables: &mut dyn MeterTables) -> Response {
     let code_only = |code| Response {
         code,
         data: Vec::new(),
@@ -457,7 +459,7 @@ fn serve(request: &Request, tables: &mut dyn MeterTables) -> Response {
             }
             None => code_only(ResponseCode::IAR),
         },
-        Request::FullWrite { table, data } => code_only(tables.write(table.0, data)),
+        Request::FullWrite { table, data } => code_only(tables.write(table.0, data, app)),
         _ => code_only(ResponseCode::SNS),
     }
 }
