@@ -5,6 +5,8 @@
 //!   Registration, interval-data Writes handed out as [`HostEvent::Intervals`], Read
 //!   responses, and host-originated requests (reads, demand-response writes).
 //! * [`meter_link`] — sans-IO [`MeterLink`]: the meter's side of the same exchange.
+//! * [`collector`] — sans-IO [`Collector`]: which intervals of each meter are stored, the
+//!   gaps, and the backfills to ask for.
 //! * [`udp`] and [`tcp`] — thin tokio drivers for port 1153.
 //!
 //! Every refusal is a typed [`Refusal`] (or [`LinkError`] on the meter side) and is counted
@@ -49,6 +51,7 @@
 #![forbid(unsafe_code)]
 
 pub mod c1222_host;
+pub mod collector;
 mod envelope;
 mod error;
 mod live_key;
@@ -60,6 +63,7 @@ pub mod udp;
 pub use c1222_host::{
     C1222Host, HostConfig, HostEvent, HostReply, HostStats, RefusalKind, DEFAULT_REPLAY_WINDOW,
 };
+pub use collector::{BackfillRequest, Collector, CollectorConfig, CollectorStats};
 pub use error::{HostError, LinkError, Refusal};
 pub use meter_link::{MemoryTables, MeterEvent, MeterLink, MeterLinkConfig, MeterTables, Outgoing};
 pub use shared::SharedHost;
