@@ -467,6 +467,7 @@ fn print_serve_event(event: &ServeEvent) {
                 .map(|e| format!(" (EAP: {e})"))
                 .unwrap_or_default()
         ),
+        ServeEvent::KeysReady { .. } => {}
         ServeEvent::Terminated { session } => println!("terminated session {session:#010x}"),
         ServeEvent::Expired { session } => println!("expired session {session:#010x}"),
         ServeEvent::PingAnswered { session } => {

@@ -85,6 +85,22 @@ pub enum ServeEvent {
         /// hands over the MSK only (MS-MPPE keys), never the EMSK.
         keys: Option<SessionKeys>,
     },
+    /// EAP succeeded (first authentication or re-authentication) and the PAA is about to send
+    /// the final PAR: the keys are known before the PaC can use them, so a consumer that
+    /// installs them on this event (the C12.22 host) is never behind the meter. Local
+    /// backend only.
+    KeysReady {
+        /// Session Identifier.
+        session: u32,
+        /// The identity EAP authenticated.
+        identity: Vec<u8>,
+        /// Key-Id the final PAR announces.
+        key_id: u32,
+        /// Session lifetime the final PAR announces.
+        lifetime: Duration,
+        /// The EAP method's keys (MSK and EMSK).
+        keys: SessionKeys,
+    },
     /// A session re-authenticated.
     Reauthenticated {
         /// Session Identifier.
@@ -199,6 +215,9 @@ struct Agent {
     identities: HashMap<u32, Vec<u8>>,
     /// Keys of a local EAP success, until PANA reports the session (re-)established.
     keys: HashMap<u32, SessionKeys>,
+    /// Key hand-overs to report before the final PAR goes out.
+    ready: Vec<ServeEvent>,
+    lifetime: Duration,
     eap_reasons: HashMap<u32, String>,
     report: ServeReport,
 }
@@ -261,6 +280,18 @@ impl Agent {
                             "eap_success",
                         );
                         runs.remove(&session);
+                        let identity = self.identities.get(&session).cloned();
+                        if let (Some(key_id), Some(identity)) =
+                            (self.paa.pending_key_id(session), identity)
+                        {
+                            self.ready.push(ServeEvent::KeysReady {
+                                session,
+                                identity,
+                                key_id,
+                                lifetime: self.lifetime,
+                                keys: keys.clone(),
+                            });
+                        }
                         self.keys.insert(session, keys);
                     }
                     Some(AuthenticatorEvent::Failure { reason, .. }) => {
@@ -461,6 +492,9 @@ impl Agent {
                 report(&e);
             }
         }
+        for e in self.ready.drain(..) {
+            report(&e);
+        }
     }
 
     fn run_actions(&mut self, now: Instant) {
@@ -519,6 +553,7 @@ pub async fn serve(
         },
     };
     let mut agent = Agent {
+        lifetime: options.config.session_lifetime,
         paa: Paa::new(options.config, StdRng::from_entropy()),
         backend,
         rng: StdRng::from_entropy(),
@@ -526,6 +561,7 @@ pub async fn serve(
         scheduled: BTreeMap::new(),
         identities: HashMap::new(),
         keys: HashMap::new(),
+        ready: Vec::new(),
         eap_reasons: HashMap::new(),
         report: ServeReport::default(),
     };

@@ -173,6 +173,16 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
             .map(AuthKey::key_id)
     }
 
+    /// Key-Id the session's EAP success announced, while the PAA waits for the final PAN (the
+    /// key becomes current then): lets the backend hand keys on before the PaC can use them.
+    pub fn pending_key_id(&self, session: u32) -> Option<u32> {
+        self.sessions
+            .get(&session)
+            .and_then(|s| s.run.as_ref())
+            .and_then(|r| r.pending_key.as_ref())
+            .map(AuthKey::key_id)
+    }
+
     /// The address a session's PaC was last seen at.
     pub fn peer(&self, session: u32) -> Option<&P> {
         self.sessions.get(&session).map(|s| &s.peer)

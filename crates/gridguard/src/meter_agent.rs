@@ -1,0 +1,546 @@
+//! One networked meter, sans-IO: the meter model (`gridguard-meter`), its PANA client with the
+//! EAP-PSK peer ([`crate::pana_pac::Meter`]) and its C12.22 link (`gridguard-headend`'s
+//! [`MeterLink`]) joined into the whole AMSO flow:
+//!
+//! PANA → UKMF keys → C12.22 Registration → an upload of the newest intervals every upload
+//! period → commands from the head-end (served from the C12.19 tables; procedures only under
+//! the demand-response key) → re-authentication before the session lifetime ends (the PaC
+//! does it on its own) → starting over when the head-end stops answering.
+//!
+//! Two clocks come in on every call: `now` (real time: PANA timers, key lifetimes,
+//! retransmissions) and `sim` (simulated seconds since 1970 driving the meter model, which a
+//! demo runs faster than real time).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use gridguard_c1222::{ApTitle, ObjectId, ResponseCode};
+use gridguard_eap::{Psk, SessionKeys};
+use gridguard_headend::{LinkError, MeterEvent as LinkEvent, MeterLink, MeterLinkConfig, MeterTables};
+use gridguard_keys::{Application, KeyId, SessionFacts};
+use gridguard_meter::tables::upload::IntervalUpload;
+use gridguard_meter::tables::{id as table, procedures};
+use gridguard_pana::PacConfig;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::pana_pac::{Meter as PanaMeter, MeterEvent as PanaEvent};
+
+/// Object identifier arcs under which meters and the head-end are named (the C12.22 example
+/// root `2.16.124.113620.1.22`): `….0.1` is the head-end, `….1.<serial>` a meter.
+const ROOT: [u64; 6] = [2, 16, 124, 113_620, 1, 22];
+
+/// The head-end host's AP title.
+pub fn host_ap_title() -> ApTitle {
+    title(&[0, 1])
+}
+
+/// The AP title of meter `serial`.
+pub fn meter_ap_title(serial: u64) -> ApTitle {
+    title(&[1, serial])
+}
+
+#[allow(clippy::expect_used)] // constant root arcs 2.16…: always a valid absolute OID
+fn title(tail: &[u64]) -> ApTitle {
+    let arcs: Vec<u64> = ROOT.iter().chain(tail).copied().collect();
+    ApTitle::Absolute(ObjectId::from_arcs(&arcs).expect("arcs under 2.16 are valid"))
+}
+
+/// The serial of a meter AP title built by [`meter_ap_title`].
+pub fn serial_of(ap_title: &ApTitle) -> Option<u64> {
+    let ApTitle::Absolute(oid) = ap_title else {
+        return None;
+    };
+    let arcs = oid.arcs()?;
+    match arcs.as_slice() {
+        [a, b, c, d, e, f, 1, serial] if [*a, *b, *c, *d, *e, *f] == ROOT => Some(*serial),
+        _ => None,
+    }
+}
+
+/// The serial of a meter EAP identity (`meter-000123`).
+pub fn serial_of_identity(identity: &[u8]) -> Option<u64> {
+    std::str::from_utf8(identity)
+        .ok()?
+        .strip_prefix("meter-")?
+        .parse()
+        .ok()
+}
+
+/// How a meter agent behaves.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// PANA settings of the PaC (re-authentication margin, retransmission).
+    pub pac: PacConfig,
+    /// Simulated seconds between two uploads.
+    pub upload_every_s: u64,
+    /// Oldest interval an upload carries, simulated seconds back: older unacknowledged
+    /// intervals are left for the head-end to read back (backfill).
+    pub upload_window_s: u64,
+    /// Real time to wait for the head-end's answer before sending again.
+    pub reply_timeout: Duration,
+    /// Unanswered C12.22 requests in a row after which the meter takes the head-end for lost
+    /// and authenticates again.
+    pub max_unanswered: u32,
+    /// Key grace period (must match the head-end's).
+    pub grace: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            pac: PacConfig::default(),
+            upload_every_s: 3_600,
+            upload_window_s: 4 * 3_600,
+            reply_timeout: Duration::from_millis(500),
+            max_unanswered: 6,
+            grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Where a datagram goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// The PAA (PANA).
+    Paa,
+    /// The C12.22 host.
+    Host,
+}
+
+/// Counters of one agent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// PANA sessions established.
+    pub sessions: u64,
+    /// Re-authentications (each one a key rollover).
+    pub reauthentications: u64,
+    /// Registrations acknowledged.
+    pub registrations: u64,
+    /// Uploads sent (retries included).
+    pub uploads_sent: u64,
+    /// Uploads acknowledged.
+    pub uploads_acked: u64,
+    /// Intervals acknowledged by the head-end.
+    pub intervals_acked: u64,
+    /// Commands (procedures) executed.
+    pub commands: u64,
+    /// Commands refused (wrong key).
+    pub commands_refused: u64,
+    /// Reads served (backfill, clock).
+    pub reads: u64,
+    /// C12.22 messages from the head-end refused (bad MAC, replay, unknown key…).
+    pub refused: u64,
+    /// Times the meter gave the head-end up and authenticated again.
+    pub restarts: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for PANA.
+    Authenticating,
+    /// Keys installed, Registration outstanding.
+    Registering,
+    /// Registered: uploads flow.
+    Online,
+}
+
+/// An upload or registration waiting for its answer.
+#[derive(Clone, Copy, Debug)]
+struct Outstanding {
+    sent_at: Instant,
+    /// End (meter time) of the intervals carried; 0 for the registration.
+    upto: u64,
+}
+
+/// One meter on the network.
+pub struct MeterAgent {
+    serial: u64,
+    identity: Vec<u8>,
+    config: AgentConfig,
+    pana: PanaMeter,
+    link: MeterLink<StdRng>,
+    model: gridguard_meter::Meter,
+    phase: Phase,
+    session_id: u32,
+    lifetime: Duration,
+    outstanding: BTreeMap<u64, Outstanding>,
+    unanswered: u32,
+    acked_to: u64,
+    next_upload: u64,
+    out: VecDeque<(Dest, Vec<u8>)>,
+    stats: AgentStats,
+}
+
+impl std::fmt::Debug for MeterAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeterAgent")
+            .field("serial", &self.serial)
+            .field("phase", &self.phase)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MeterAgent {
+    /// Meter `serial` with its PSK and model; `rng` seeds the PaC, EAP and C12.22 IVs.
+    pub fn new(
+        serial: u64,
+        psk: Psk,
+        model: gridguard_meter::Meter,
+        config: AgentConfig,
+        mut rng: StdRng,
+    ) -> Self {
+        let identity = crate::simulate::meter_identity(usize::try_from(serial).unwrap_or(0))
+            .into_bytes();
+        let pana_rng = StdRng::from_rng(&mut rng).unwrap_or_else(|_| StdRng::seed_from_u64(serial));
+        let link_rng = StdRng::from_rng(&mut rng).unwrap_or_else(|_| StdRng::seed_from_u64(!serial));
+        let native = serial.to_be_bytes().to_vec();
+        let link = MeterLink::new(
+            MeterLinkConfig::new(meter_ap_title(serial), host_ap_title(), native)
+                .with_grace(config.grace),
+            link_rng,
+        );
+        let acked_to = interval_floor(model.meter_time());
+        MeterAgent {
+            serial,
+            pana: PanaMeter::with_rng(&identity, psk, config.pac.clone(), pana_rng),
+            identity,
+            link,
+            model,
+            phase: Phase::Authenticating,
+            session_id: 0,
+            lifetime: Duration::ZERO,
+            outstanding: BTreeMap::new(),
+            unanswered: 0,
+            acked_to,
+            next_upload: 0,
+            out: VecDeque::new(),
+            stats: AgentStats::default(),
+            config,
+        }
+    }
+
+    /// The meter's serial.
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// The meter model.
+    pub fn model(&self) -> &gridguard_meter::Meter {
+        &self.model
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> AgentStats {
+        self.stats
+    }
+
+    /// Whether the meter is registered with the head-end.
+    pub fn online(&self) -> bool {
+        self.phase == Phase::Online
+    }
+
+    /// The PANA session id (0 before the first PAR).
+    pub fn session_id(&self) -> u32 {
+        self.pana.pac().session_id()
+    }
+
+    /// Whether the PaC is waiting for its first answer (the PAA knows it only by address).
+    pub fn in_handshake(&self) -> bool {
+        self.pana.in_handshake()
+    }
+
+    /// Starts PANA.
+    pub fn start(&mut self, now: Instant) {
+        self.phase = Phase::Authenticating;
+        if let Err(e) = self.pana.start(now) {
+            tracing::debug!(serial = self.serial, %e, "PaC refused to start");
+        }
+        self.drain(now, None);
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<(Dest, Vec<u8>)> {
+        self.out.pop_front()
+    }
+
+    /// The next real instant at which [`handle_timeout`](Self::handle_timeout) has work
+    /// (simulated-time work is driven by calling it periodically).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let retry = self
+            .outstanding
+            .values()
+            .map(|o| o.sent_at + self.config.reply_timeout)
+            .min();
+        [self.pana.poll_timeout(), self.link.poll_timeout(), retry]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// A PANA datagram from the PAA.
+    pub fn handle_pana(&mut self, bytes: &[u8], now: Instant, sim: u64) {
+        self.pana.handle_datagram(bytes, now);
+        self.drain(now, Some(sim));
+    }
+
+    /// A C12.22 APDU from the host.
+    pub fn handle_c1222(&mut self, bytes: &[u8], now: Instant, sim: u64) {
+        self.advance(sim);
+        let mut tables = ModelTables {
+            model: &mut self.model,
+            stats: &mut self.stats,
+        };
+        match self.link.handle_apdu(bytes, now, &mut tables) {
+            Ok(reply) => {
+                if let Some(r) = reply {
+                    self.out.push_back((Dest::Host, r));
+                }
+            }
+            Err(e) => {
+                self.stats.refused += 1;
+                tracing::debug!(serial = self.serial, error = %e, "C12.22 message refused");
+            }
+        }
+        while let Some(event) = self.link.poll_event() {
+            self.on_link_event(event, sim, now);
+        }
+    }
+
+    /// Advances timers and the model to `now` / `sim`, uploads when due.
+    pub fn handle_timeout(&mut self, now: Instant, sim: u64) {
+        self.pana.handle_timeout(now);
+        self.link.handle_timeout(now);
+        self.drain(now, Some(sim));
+        self.advance(sim);
+        self.retry(now, sim);
+        if self.phase == Phase::Online && sim >= self.next_upload && self.outstanding.is_empty() {
+            self.next_upload = sim - sim % self.config.upload_every_s + self.config.upload_every_s;
+            self.upload(now, sim);
+        }
+    }
+
+    fn advance(&mut self, sim: u64) {
+        if sim > self.model.now() {
+            if let Err(e) = self.model.advance(sim) {
+                tracing::warn!(serial = self.serial, %e, "meter model refused to advance");
+            }
+        }
+    }
+
+    fn upload(&mut self, now: Instant, sim: u64) {
+        let end = interval_floor(self.model.meter_time());
+        let oldest = end.saturating_sub(self.config.upload_window_s);
+        let from = self.acked_to.max(oldest);
+        if from >= end {
+            return;
+        }
+        let intervals = self.model.intervals_between(from, end);
+        let Some(first) = intervals.first() else {
+            return;
+        };
+        let upload = IntervalUpload {
+            first_start: first.start,
+            intervals,
+        };
+        match self.link.write_intervals(table::ST64, &upload.to_bytes(), now) {
+            Ok(o) => {
+                self.stats.uploads_sent += 1;
+                self.outstanding.insert(o.invocation, Outstanding { sent_at: now, upto: end });
+                self.out.push_back((Dest::Host, o.bytes));
+            }
+            Err(e) => self.link_down(e, now, sim),
+        }
+    }
+
+    fn register(&mut self, now: Instant, sim: u64) {
+        match self.link.registration(now) {
+            Ok(o) => {
+                self.phase = Phase::Registering;
+                self.outstanding.insert(o.invocation, Outstanding { sent_at: now, upto: 0 });
+                self.out.push_back((Dest::Host, o.bytes));
+            }
+            Err(e) => self.link_down(e, now, sim),
+        }
+    }
+
+    /// Sends again what went unanswered: a fresh message (new invocation id and IV: the host
+    /// refuses a replayed one), the ingest is idempotent.
+    fn retry(&mut self, now: Instant, sim: u64) {
+        let timeout = self.config.reply_timeout;
+        let expired: Vec<u64> = self
+            .outstanding
+            .iter()
+            .filter(|(_, o)| now.saturating_duration_since(o.sent_at) >= timeout)
+            .map(|(k, _)| *k)
+            .collect();
+        if expired.is_empty() {
+            return;
+        }
+        let registering = expired
+            .iter()
+            .any(|k| self.outstanding.get(k).is_some_and(|o| o.upto == 0));
+        for k in expired {
+            self.outstanding.remove(&k);
+        }
+        self.unanswered += 1;
+        if self.unanswered >= self.config.max_unanswered {
+            self.unanswered = 0;
+            self.stats.restarts += 1;
+            self.link.revoke(now);
+            self.outstanding.clear();
+            self.start(now);
+            return;
+        }
+        if registering {
+            self.register(now, sim);
+        } else if self.phase == Phase::Online {
+            self.upload(now, sim);
+        }
+    }
+
+    fn link_down(&mut self, error: LinkError, now: Instant, _sim: u64) {
+        tracing::debug!(serial = self.serial, %error, "C12.22 link cannot send; authenticating again");
+        self.outstanding.clear();
+        if self.phase != Phase::Authenticating {
+            self.stats.restarts += 1;
+            self.start(now);
+        }
+    }
+
+    fn on_link_event(&mut self, event: LinkEvent, sim: u64, now: Instant) {
+        let LinkEvent::Response {
+            invocation,
+            responses,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let Some(o) = self.outstanding.remove(&invocation) else {
+            return;
+        };
+        self.unanswered = 0;
+        let ok = responses.iter().all(|r| r.code == ResponseCode::OK);
+        if o.upto == 0 {
+            if ok {
+                self.stats.registrations += 1;
+                self.phase = Phase::Online;
+                self.next_upload = sim;
+            } else {
+                self.register(now, sim);
+            }
+        } else if ok {
+            self.stats.uploads_acked += 1;
+            let from = self.acked_to.max(o.upto.saturating_sub(self.config.upload_window_s));
+            self.stats.intervals_acked += o.upto.saturating_sub(from) / INTERVAL;
+            self.acked_to = self.acked_to.max(o.upto);
+        }
+    }
+
+    /// Drains PANA events: keys into the link on (re-)authentication.
+    fn drain(&mut self, now: Instant, sim: Option<u64>) {
+        while let Some(event) = self.pana.poll_event(now) {
+            match event {
+                PanaEvent::Established {
+                    session_id,
+                    key_id,
+                    lifetime,
+                    keys,
+                    ..
+                } => {
+                    self.stats.sessions += 1;
+                    self.session_id = session_id;
+                    self.lifetime = lifetime.unwrap_or(Duration::from_secs(3_600));
+                    if self.install(key_id, keys.as_ref(), now) {
+                        self.outstanding.clear();
+                        self.register(now, sim.unwrap_or(0));
+                    }
+                }
+                PanaEvent::Reauthenticated { key_id, keys, .. } => {
+                    self.stats.reauthentications += 1;
+                    self.install(key_id, keys.as_ref(), now);
+                }
+                PanaEvent::Failed { .. } | PanaEvent::Expired | PanaEvent::Terminated => {
+                    self.link.revoke(now);
+                    self.outstanding.clear();
+                    self.phase = Phase::Authenticating;
+                    if !self.config.pac.restart_on_loss || !self.pana.in_handshake() {
+                        self.start(now);
+                    }
+                }
+                _ => {}
+            }
+        }
+        while let Some(d) = self.pana.poll_transmit() {
+            self.out.push_back((Dest::Paa, d));
+        }
+    }
+
+    fn install(&mut self, key_id: u32, keys: Option<&SessionKeys>, now: Instant) -> bool {
+        let Some(keys) = keys else {
+            tracing::warn!(serial = self.serial, "no EMSK from EAP: no C12.22 keys");
+            return false;
+        };
+        let facts = SessionFacts::new(self.session_id, key_id, self.identity.clone());
+        match self.link.install_session(&facts, keys.emsk(), self.lifetime, now) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(serial = self.serial, %e, "cannot install C12.22 keys");
+                false
+            }
+        }
+    }
+}
+
+const INTERVAL: u64 = 900;
+
+fn interval_floor(t: u64) -> u64 {
+    t - t % INTERVAL
+}
+
+/// The meter's C12.19 tables as the C12.22 link serves them: reads of any table, writes of the
+/// procedure table only under the demand-response key.
+struct ModelTables<'a> {
+    model: &'a mut gridguard_meter::Meter,
+    stats: &'a mut AgentStats,
+}
+
+impl MeterTables for ModelTables<'_> {
+    fn read(&self, t: u16) -> Option<Vec<u8>> {
+        self.model.read_table_full(t).ok()
+    }
+
+    fn write(&mut self, t: u16, data: &[u8], key: Application) -> ResponseCode {
+        if t == table::ST7 && key != Application::DemandResponse {
+            self.stats.commands_refused += 1;
+            return ResponseCode::ISC;
+        }
+        match self.model.write_table(t, 0, data) {
+            Ok(()) => {
+                if t == table::ST7 {
+                    self.stats.commands += 1;
+                }
+                ResponseCode(procedure_code(self.model, t))
+            }
+            Err(e) => ResponseCode(e.response_code()),
+        }
+    }
+}
+
+/// OK unless the procedure just run reported a failure in ST8.
+fn procedure_code(model: &gridguard_meter::Meter, t: u16) -> u8 {
+    if t != table::ST7 {
+        return 0;
+    }
+    match model.read_table_full(table::ST8) {
+        Ok(st8) if st8.get(3).copied().unwrap_or(0) != procedures::result::COMPLETED => 0x05,
+        _ => 0,
+    }
+}
+
+/// Which application a key id belongs to (for logs).
+pub fn key_application(key_id: u8) -> Option<Application> {
+    KeyId(key_id).application()
+}
