@@ -414,6 +414,7 @@ impl AcseApdu {
         let mut r = outer.expect_tlv(TAG_APDU)?;
         outer.finish()?;
         let mut apdu = AcseApdu::new(Vec::new());
+        apdu.order.reserve_exact(CANONICAL_ORDER.len());
         let mut have_user_info = false;
         while !r.is_empty() {
             let at = r.offset();
@@ -480,7 +481,8 @@ impl AcseApdu {
         Ok(apdu)
     }
 
-    fn has(&self, tag: u8) -> bool {
+    /// Whether the element `tag` is present.
+    pub(crate) fn has(&self, tag: u8) -> bool {
         match tag {
             TAG_APPLICATION_CONTEXT => self.application_context.is_some(),
             TAG_CALLED_AP_TITLE => self.called_ap_title.is_some(),

@@ -168,15 +168,27 @@ pub(crate) fn put_tlv(out: &mut Vec<u8>, tag: u8, value: &[u8]) -> Result<(), Er
     Ok(())
 }
 
-/// Appends `tag`, then the bytes produced by `f` with their length in front.
+/// Appends `tag`, then the bytes produced by `f` with their length in front. The content is
+/// written straight into `out` and the length octets are inserted before it afterwards (a
+/// short move of the content, no temporary buffer).
 pub(crate) fn put_constructed(
     out: &mut Vec<u8>,
     tag: u8,
     f: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let mut inner = Vec::new();
-    f(&mut inner)?;
-    put_tlv(out, tag, &inner)
+    out.push(tag);
+    let start = out.len();
+    f(out)?;
+    let len = out.len().saturating_sub(start);
+    let mut header = Vec::new();
+    if len < 0x80 {
+        // The common case: one length octet.
+        out.insert(start, len as u8);
+        return Ok(());
+    }
+    put_length(&mut header, len)?;
+    out.splice(start..start, header);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -194,6 +206,18 @@ mod tests {
             let mut r = Reader::new(&v, 0);
             assert_eq!(r.length().unwrap(), n);
             assert!(r.is_empty());
+        }
+        // Constructed elements get their minimal length in front of the content.
+        for n in [0usize, 5, 0x7f, 0x80, 0x1234] {
+            let mut out = vec![0xee];
+            put_constructed(&mut out, 0x30, |o| {
+                o.extend(std::iter::repeat_n(0xab, n));
+                Ok(())
+            })
+            .unwrap();
+            let mut expected = vec![0xee];
+            put_tlv(&mut expected, 0x30, &vec![0xab; n]).unwrap();
+            assert_eq!(out, expected);
         }
         for bad in [
             &[0x80u8][..],

@@ -37,7 +37,7 @@ use crate::acse::{
     TAG_CALLING_AP_INVOCATION_ID, TAG_CALLING_AP_TITLE, TAG_CALLING_AUTHENTICATION_VALUE,
     TAG_MECHANISM_NAME, TAG_USER_INFORMATION,
 };
-use crate::ber::{length_size, put_length, put_tlv};
+use crate::ber::{length_size, put_constructed, put_length, put_tlv};
 use crate::eax_prime::{EaxPrime, Mac, MAC_LEN};
 use crate::epsem::{Epsem, EpsemControl, SecurityMode};
 use crate::oid::ObjectId;
@@ -86,17 +86,15 @@ fn put_ap_title_canonical(
     title: &ApTitle,
     base: Option<&ObjectId>,
 ) -> Result<(), Error> {
-    let mut inner = Vec::new();
-    match (title, base) {
-        (ApTitle::Absolute(_), _) | (_, None) => title.emit(&mut inner)?,
+    put_constructed(out, tag, |inner| match (title, base) {
+        (ApTitle::Absolute(_), _) | (_, None) => title.emit(inner),
         (_, Some(b)) => {
             let abs = title
                 .to_absolute(Some(b))
                 .ok_or(Error::MissingElement("base OID"))?;
-            put_tlv(&mut inner, 0x06, abs.as_bytes())?;
+            put_tlv(inner, 0x06, abs.as_bytes())
         }
-    }
-    put_tlv(out, tag, &inner)
+    })
 }
 
 /// Builds the canonified cleartext of `apdu` for an EPSEM whose on-wire length (control byte,
@@ -111,7 +109,7 @@ pub fn canonical_cleartext(
         TAG_CALLED_AE_INVOCATION_ID,
         TAG_CALLING_AE_INVOCATION_ID,
     ] {
-        if apdu.element_tags().contains(&tag) {
+        if apdu.has(tag) {
             return Err(Error::UncoveredElement { tag });
         }
     }
@@ -308,10 +306,98 @@ pub struct Received {
     pub verified: MacVerified,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A remembered message, small and `Copy` so the replay check hashes a few bytes and allocates
+/// nothing: the peer's number in [`Association`]'s peer table, and the calling AP invocation id
+/// (content length and value, so distinct encodings stay distinct) or the IV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum ReplayKey {
-    Invocation(ApTitle, Integer),
-    Iv(ApTitle, [u8; 4]),
+    Invocation { peer: u32, len: u8, value: u64 },
+    Iv { peer: u32, iv: [u8; 4] },
+}
+
+/// A peer with live replay entries.
+#[derive(Debug)]
+struct PeerSlot {
+    id: u32,
+    entries: usize,
+}
+
+/// The peers that have live replay entries, numbered; a peer is forgotten when its last entry
+/// expires, and its number reused.
+#[derive(Debug, Default)]
+struct PeerTable {
+    by_title: HashMap<ApTitle, PeerSlot>,
+    titles: Vec<Option<ApTitle>>,
+    free: Vec<u32>,
+}
+
+impl PeerTable {
+    fn id(&self, title: &ApTitle) -> Option<u32> {
+        self.by_title.get(title).map(|p| p.id)
+    }
+
+    /// The number of `title`, allocating one if needed, and counts `n` new entries.
+    fn add_entries(&mut self, title: &ApTitle, n: usize) -> u32 {
+        if let Some(p) = self.by_title.get_mut(title) {
+            p.entries += n;
+            return p.id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                if let Some(slot) = self.titles.get_mut(id as usize) {
+                    *slot = Some(title.clone());
+                }
+                id
+            }
+            None => {
+                let id = u32::try_from(self.titles.len()).unwrap_or(u32::MAX);
+                self.titles.push(Some(title.clone()));
+                id
+            }
+        };
+        self.by_title
+            .insert(title.clone(), PeerSlot { id, entries: n });
+        id
+    }
+
+    /// One entry of peer `id` expired.
+    fn remove_entry(&mut self, id: u32) {
+        let Some(Some(title)) = self.titles.get(id as usize) else {
+            return;
+        };
+        let gone = match self.by_title.get_mut(title) {
+            Some(p) => {
+                p.entries = p.entries.saturating_sub(1);
+                p.entries == 0
+            }
+            None => false,
+        };
+        if gone {
+            self.by_title.remove(title);
+            if let Some(slot) = self.titles.get_mut(id as usize) {
+                *slot = None;
+            }
+            self.free.push(id);
+        }
+    }
+}
+
+impl ReplayKey {
+    fn peer(&self) -> u32 {
+        match self {
+            ReplayKey::Invocation { peer, .. } | ReplayKey::Iv { peer, .. } => *peer,
+        }
+    }
+
+    fn invocation(peer: u32, id: &Integer) -> Self {
+        // Integer content is 1..=8 octets (checked by the parser), so length and value are exact.
+        let len = u8::try_from(id.as_bytes().len()).unwrap_or(u8::MAX);
+        ReplayKey::Invocation {
+            peer,
+            len,
+            value: id.value(),
+        }
+    }
 }
 
 /// Sans-IO C12.22 message protection for one local node: verifies, decrypts and refuses replays
@@ -321,6 +407,7 @@ enum ReplayKey {
 pub struct Association<K: KeyLookup> {
     config: AssociationConfig,
     keys: K,
+    peers: PeerTable,
     seen: HashMap<ReplayKey, Instant>,
     expiry: VecDeque<(Instant, ReplayKey)>,
 }
@@ -340,6 +427,7 @@ impl<K: KeyLookup> Association<K> {
         Association {
             config,
             keys,
+            peers: PeerTable::default(),
             seen: HashMap::new(),
             expiry: VecDeque::new(),
         }
@@ -369,19 +457,28 @@ impl<K: KeyLookup> Association<K> {
             if let Some((t, k)) = self.expiry.pop_front() {
                 if self.seen.get(&k) == Some(&t) {
                     self.seen.remove(&k);
+                    self.peers.remove_entry(k.peer());
                 }
             }
         }
     }
 
-    /// Parses, verifies and decrypts one incoming APDU. The key is looked up by the calling AP
-    /// title and the key id; the message is refused if its security mode is below the policy,
-    /// if its MAC fails, or if its (calling AP title, calling AP invocation id) or its IV was
-    /// seen within the replay window. Replay state is only updated for authentic messages
-    /// (mode 0 messages, when the policy admits them, are not tracked).
+    /// Parses, verifies and decrypts one incoming APDU: [`AcseApdu::parse`] then
+    /// [`receive_parsed`](Self::receive_parsed).
     pub fn receive(&mut self, now: Instant, bytes: &[u8]) -> Result<Received, Error> {
         self.handle_timeout(now);
-        let mut apdu = AcseApdu::parse(bytes)?;
+        let apdu = AcseApdu::parse(bytes)?;
+        self.receive_parsed(now, apdu)
+    }
+
+    /// Verifies and decrypts one incoming APDU that the caller already parsed (so a caller
+    /// that looks at the header first does not parse twice). The key is looked up by the
+    /// calling AP title and the key id; the message is refused if its security mode is below
+    /// the policy, if its MAC fails, or if its (calling AP title, calling AP invocation id) or
+    /// its IV was seen within the replay window. Replay state is only updated for authentic
+    /// messages (mode 0 messages, when the policy admits them, are not tracked).
+    pub fn receive_parsed(&mut self, now: Instant, mut apdu: AcseApdu) -> Result<Received, Error> {
+        self.handle_timeout(now);
         let control = EpsemControl(
             *apdu
                 .user_information
@@ -398,24 +495,12 @@ impl<K: KeyLookup> Association<K> {
         }
         let calling = apdu
             .calling_ap_title
-            .clone()
+            .as_ref()
             .ok_or(Error::MissingElement("calling AP title"))?;
-        let invocation = apdu
-            .calling_ap_invocation_id
-            .clone()
-            .ok_or(Error::MissingElement("calling AP invocation id"))?;
+        if apdu.calling_ap_invocation_id.is_none() {
+            return Err(Error::MissingElement("calling AP invocation id"));
+        }
         let (key_id, iv) = apdu.key_id_and_iv();
-        let verified = if mode == SecurityMode::CLEARTEXT {
-            MacVerified { mode }
-        } else {
-            let key_id = key_id.ok_or(Error::MissingKeyIdOrIv)?;
-            let key = self
-                .keys
-                .key(&calling, key_id)
-                .ok_or(Error::UnknownKey { key_id })?;
-            let cipher = EaxPrime::new(&key);
-            open_apdu(&mut apdu, &cipher, &self.config.canon)?
-        };
         if mode == SecurityMode::CLEARTEXT {
             // Unauthenticated: recording it would let anyone block a peer's invocation ids or
             // IVs, and replay protection without a MAC protects nothing.
@@ -423,23 +508,44 @@ impl<K: KeyLookup> Association<K> {
             return Ok(Received {
                 apdu,
                 epsem,
-                verified,
+                verified: MacVerified { mode },
             });
         }
-        let mut keys = vec![ReplayKey::Invocation(calling.clone(), invocation)];
-        if let Some(iv) = iv {
-            keys.push(ReplayKey::Iv(calling, iv));
+        let key_id = key_id.ok_or(Error::MissingKeyIdOrIv)?;
+        let key = self
+            .keys
+            .key(calling, key_id)
+            .ok_or(Error::UnknownKey { key_id })?;
+        let cipher = EaxPrime::new(&key);
+        drop(key);
+        let verified = open_apdu(&mut apdu, &cipher, &self.config.canon)?;
+        let (Some(calling), Some(invocation)) =
+            (&apdu.calling_ap_title, &apdu.calling_ap_invocation_id)
+        else {
+            return Err(Error::MissingElement("calling AP title"));
+        };
+        let count = 1 + usize::from(iv.is_some());
+        if let Some(peer) = self.peers.id(calling) {
+            let replayed = self
+                .seen
+                .contains_key(&ReplayKey::invocation(peer, invocation))
+                || iv.is_some_and(|iv| self.seen.contains_key(&ReplayKey::Iv { peer, iv }));
+            if replayed {
+                return Err(Error::Replay);
+            }
         }
-        if keys.iter().any(|k| self.seen.contains_key(k)) {
-            return Err(Error::Replay);
-        }
-        if self.seen.len() + keys.len() > self.config.max_tracked {
+        if self.seen.len() + count > self.config.max_tracked {
             return Err(Error::ReplayWindowFull);
         }
         let epsem = Epsem::parse(&apdu.user_information.epsem)?;
+        let peer = self.peers.add_entries(calling, count);
         let until = now + self.config.replay_window;
-        for k in keys {
-            self.seen.insert(k.clone(), until);
+        let first = ReplayKey::invocation(peer, invocation);
+        self.seen.insert(first, until);
+        self.expiry.push_back((until, first));
+        if let Some(iv) = iv {
+            let k = ReplayKey::Iv { peer, iv };
+            self.seen.insert(k, until);
             self.expiry.push_back((until, k));
         }
         Ok(Received {

@@ -257,3 +257,65 @@ fn cleartext_policy_accepts_mode_0_without_tracking() {
         Error::AuthenticationFailed
     );
 }
+
+#[test]
+fn replay_entries_are_per_peer_and_survive_peer_turnover() {
+    let (meter_title, head_end_title) = titles();
+    let mut meter = Association::new(config(), ring());
+    let mut head_end = Association::new(config(), ring());
+    let mut rng = StdRng::seed_from_u64(19);
+    let t0 = Instant::now();
+    // The same invocation id from two different peers: both accepted (the window is per peer).
+    let from_meter = meter
+        .seal(message(SecurityMode::CIPHERTEXT_AUTH, 7), 3, &mut rng)
+        .unwrap();
+    let mut other = message(SecurityMode::CIPHERTEXT_AUTH, 7);
+    other.calling_ap_title = Some(head_end_title.clone());
+    other.called_ap_title = Some(meter_title.clone());
+    // Sealing looks the key up by the called title; both titles share key 3 in `ring`.
+    let from_other = meter.seal(other, 3, &mut rng).unwrap();
+    let got = head_end
+        .receive_parsed(t0, AcseApdu::parse(&from_meter).unwrap())
+        .unwrap();
+    assert_eq!(got.apdu.calling_ap_title, Some(meter_title.clone()));
+    head_end.receive(t0, &from_other).unwrap();
+    assert_eq!(head_end.tracked(), 4);
+    assert_eq!(
+        head_end.receive(t0, &from_meter).unwrap_err(),
+        Error::Replay
+    );
+    assert_eq!(
+        head_end.receive(t0, &from_other).unwrap_err(),
+        Error::Replay
+    );
+
+    // The first peer's entries expire; a new message of the second peer arrives later, so its
+    // entries outlive the first peer's. Replays of the second peer stay refused and the
+    // first peer (forgotten, its number reused) starts afresh.
+    let t1 = t0 + Duration::from_secs(30);
+    let later = meter
+        .seal(
+            {
+                let mut m = message(SecurityMode::CIPHERTEXT_AUTH, 8);
+                m.calling_ap_title = Some(head_end_title.clone());
+                m.called_ap_title = Some(meter_title.clone());
+                m
+            },
+            3,
+            &mut rng,
+        )
+        .unwrap();
+    head_end.receive(t1, &later).unwrap();
+    head_end.handle_timeout(t0 + Duration::from_secs(60));
+    assert_eq!(head_end.tracked(), 2);
+    let t2 = t0 + Duration::from_secs(61);
+    assert_eq!(head_end.receive(t2, &later).unwrap_err(), Error::Replay);
+    assert!(head_end.receive(t2, &from_meter).is_ok());
+    assert_eq!(
+        head_end.receive(t2, &from_meter).unwrap_err(),
+        Error::Replay
+    );
+    assert_eq!(head_end.receive(t2, &later).unwrap_err(), Error::Replay);
+    head_end.handle_timeout(t2 + Duration::from_secs(60));
+    assert_eq!(head_end.tracked(), 0);
+}

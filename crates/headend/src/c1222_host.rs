@@ -550,7 +550,8 @@ impl<R: RngCore + CryptoRng> C1222Host<R> {
         let Some(record) = self.meters.get_mut(&meter) else {
             return Err(Refusal::NoSession { meter });
         };
-        let received = record.assoc.receive(now, bytes);
+        // The association verifies the APDU parsed above: no second parse.
+        let received = record.assoc.receive_parsed(now, apdu);
         record.assoc.keys().clear();
         match received {
             Ok(r) => Ok((meter, r.apdu, r.epsem)),
