@@ -12,7 +12,9 @@
 //! checks user names and salted password hashes, locks out after repeated failures and logs
 //! every attempt. The meter exposes its data as ANSI C12.19 tables ([`tables`]) through
 //! [`Meter::read_table`] and takes procedures through [`Meter::write_table`], for a C12.22
-//! layer to serve.
+//! layer to serve. Demand response ([`demand_response`], manufacturer procedure MP1) sheds a
+//! share of the household's load during a window; the interval upload
+//! ([`tables::upload`]) is what the meter pushes to the head-end.
 //!
 //! No clock, no I/O, no threads: every call carries its time, and the same seed gives the
 //! same readings however the calls are chunked. [`Meter::poll_timeout`] names the next
@@ -58,6 +60,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod demand_response;
 pub mod load_profile;
 mod meter;
 pub mod model;
@@ -68,6 +71,7 @@ pub mod tables;
 pub mod time;
 pub mod tou;
 
+pub use demand_response::LoadControl;
 pub use load_profile::{Interval, IntervalFlags, LoadProfile};
 pub use meter::{
     Instantaneous, Meter, MeterConfig, MeterError, MeterEvent, SwitchState, EVENT_QUEUE, MAX_TIME,

@@ -187,7 +187,7 @@ fn decode(data: &[u8], start: u64, len: u8, seq: u32) -> Block {
             }
         }
         intervals.push(Interval {
-            start: start + i * INTERVAL_S,
+            start: start.saturating_add(i * INTERVAL_S),
             delivered,
             received,
             flags,
@@ -290,6 +290,33 @@ impl LoadProfile {
             .into_iter()
             .flat_map(|b| b.intervals)
             .collect()
+    }
+
+    /// The intervals held whose start lies in `[from, to)` (meter time), oldest first in
+    /// ring order. Only the blocks that overlap the range are decoded. Within one block the
+    /// intervals are consecutive; across blocks there is a gap after a forward clock change
+    /// and an overlap (starts seen twice) after a backward one.
+    pub fn intervals_between(&self, from: u64, to: u64) -> Vec<Interval> {
+        let mut out = Vec::new();
+        let stored = self
+            .sealed
+            .iter()
+            .map(|s| (s.start, s.len, &s.data[..]))
+            .chain((self.cur_len > 0).then_some((self.cur_start, self.cur_len, &self.cur[..])));
+        for (start, len, data) in stored {
+            let end = start.saturating_add(u64::from(len) * INTERVAL_S);
+            if end <= from || start >= to {
+                continue;
+            }
+            let block = decode(data, start, len, 0);
+            out.extend(
+                block
+                    .intervals
+                    .into_iter()
+                    .filter(|i| (from..to).contains(&i.start)),
+            );
+        }
+        out
     }
 
     /// Bytes of interval data held (the compact encoding only).

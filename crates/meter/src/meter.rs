@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::demand_response::{reduce, DrState, LoadControl};
 use crate::load_profile::{IntervalFlags, LoadProfile, UNIT_WH};
 use crate::model::{grid, Household, Solar};
 use crate::optical::{OpticalConfig, OpticalPort};
@@ -63,6 +64,15 @@ pub enum MeterError {
     /// A time beyond [`MAX_TIME`] (year 9999).
     #[error("time {0} is beyond 9999-12-31")]
     TimeOutOfRange(u64),
+    /// A load-control event with a reduction above 100 %.
+    #[error("load-control reduction {0} % is above 100 %")]
+    BadReduction(u8),
+    /// A load-control event whose window has already closed.
+    #[error("load-control window already closed at meter time {end}")]
+    WindowClosed {
+        /// Meter time at which the window closed.
+        end: u64,
+    },
     /// A call carried a simulated time before the last one.
     #[error("time went backwards: last {last}, now {now}")]
     TimeWentBackwards {
@@ -130,6 +140,18 @@ pub enum MeterEvent {
         /// Meter time.
         at: u64,
     },
+    /// A demand-response window opened.
+    DemandResponseStarted {
+        /// Meter time.
+        at: u64,
+        /// Share of the load shed (percent).
+        reduction_pct: u8,
+    },
+    /// A demand-response window closed (or the event in force was cancelled).
+    DemandResponseEnded {
+        /// Meter time.
+        at: u64,
+    },
 }
 
 /// Events kept before the oldest is dropped.
@@ -169,6 +191,8 @@ pub struct Meter {
     lp_base: [u64; 2],
     optical: OpticalPort,
     pub(crate) proc_response: [u8; 4],
+    dr: Option<DrState>,
+    dr_events: u32,
     events: VecDeque<MeterEvent>,
 }
 
@@ -204,6 +228,8 @@ impl Meter {
             lp_base: [0; 2],
             optical: OpticalPort::new(config.optical),
             proc_response: [0; 4],
+            dr: None,
+            dr_events: 0,
             events: VecDeque::new(),
         }
     }
@@ -311,7 +337,11 @@ impl Meter {
                 self.tier = tier;
                 self.tier_until = until;
             }
-            let seg_end_mt = next_boundary(mt, INTERVAL_S).min(self.tier_until);
+            let reduction = self.dr_reduction_at(mt);
+            let dr_edge = self.dr.map_or(u64::MAX, |d| d.next_edge(mt));
+            let seg_end_mt = next_boundary(mt, INTERVAL_S)
+                .min(self.tier_until)
+                .min(dr_edge);
             let seg_end = now
                 .min(next_boundary(self.sim_now, step))
                 .min(self.to_sim(seg_end_mt));
@@ -319,10 +349,12 @@ impl Meter {
                 let (p, q) = self
                     .household
                     .power(self.seed, self.sim_now / step, self.step_s);
+                let (p, q) = reduce(p, q, reduction);
                 self.integrate(p, q, seg_end - self.sim_now);
             }
             self.sim_now = seg_end;
             let mt = self.meter_time();
+            self.dr_expire(mt);
             if mt.is_multiple_of(INTERVAL_S) {
                 self.close_interval(mt);
             }
@@ -500,6 +532,88 @@ impl Meter {
         Ok(())
     }
 
+    /// The reduction in force at meter time `mt` (0 outside a window); announces the start
+    /// of a window the first time it is seen open.
+    fn dr_reduction_at(&mut self, mt: u64) -> u8 {
+        let Some(d) = self.dr.as_mut() else { return 0 };
+        if !d.event.covers(mt) {
+            return 0;
+        }
+        let pct = d.event.reduction_pct;
+        if !d.started {
+            d.started = true;
+            self.push_event(MeterEvent::DemandResponseStarted {
+                at: mt,
+                reduction_pct: pct,
+            });
+        }
+        pct
+    }
+
+    /// Drops the event once its window has closed at meter time `mt`.
+    fn dr_expire(&mut self, mt: u64) {
+        if let Some(d) = self.dr {
+            if mt >= d.event.end() {
+                self.dr = None;
+                if d.started {
+                    self.push_event(MeterEvent::DemandResponseEnded { at: mt });
+                }
+            }
+        }
+    }
+
+    /// Takes a demand-response load-control event at simulated time `now` (the meter is
+    /// advanced to `now` first). It replaces the event pending or in force; zero duration or
+    /// zero percent cancels that event instead. A start of 0 (or in the past) opens the
+    /// window at once; the window is in meter time. Refused: a reduction above 100 % and a
+    /// window that has already closed. Every accepted event (cancellations included) is
+    /// counted in [`Meter::demand_response_events`]; see [`crate::demand_response`] for the
+    /// effect on the measurement model.
+    pub fn load_control(&mut self, now: u64, event: LoadControl) -> Result<(), MeterError> {
+        if event.reduction_pct > 100 {
+            return Err(MeterError::BadReduction(event.reduction_pct));
+        }
+        self.advance(now)?;
+        let mt = self.meter_time();
+        let mut event = event;
+        if event.start == 0 {
+            event.start = mt;
+        }
+        if !event.is_cancel() && event.end() <= mt {
+            return Err(MeterError::WindowClosed { end: event.end() });
+        }
+        if let Some(old) = self.dr.take() {
+            if old.started {
+                self.push_event(MeterEvent::DemandResponseEnded { at: mt });
+            }
+        }
+        if !event.is_cancel() {
+            self.dr = Some(DrState {
+                event,
+                started: false,
+            });
+            // Announce at once a window that is already open.
+            self.dr_reduction_at(mt);
+        }
+        self.dr_events = self.dr_events.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Whether a demand-response window is open at the meter's current time.
+    pub fn demand_response_active(&self) -> bool {
+        self.dr.is_some_and(|d| d.event.covers(self.meter_time()))
+    }
+
+    /// The load-control event pending or in force, if any (start in meter time).
+    pub fn demand_response(&self) -> Option<LoadControl> {
+        self.dr.map(|d| d.event)
+    }
+
+    /// Load-control events accepted since installation (cancellations included; wraps).
+    pub fn demand_response_events(&self) -> u32 {
+        self.dr_events
+    }
+
     /// Instantaneous values at the last simulated time.
     pub fn instantaneous(&self) -> Instantaneous {
         if !self.powered {
@@ -517,6 +631,11 @@ impl Meter {
         let (p, q) = self
             .household
             .power(self.seed, self.sim_now / step, self.step_s);
+        let reduction = self
+            .dr
+            .filter(|d| d.event.covers(self.meter_time()))
+            .map_or(0, |d| d.event.reduction_pct);
+        let (p, q) = reduce(p, q, reduction);
         let (p, q) = (p as f32, q as f32);
         let s = (p * p + q * q).sqrt();
         Instantaneous {

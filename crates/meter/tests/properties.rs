@@ -234,6 +234,47 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Demand-response events (through MP1, starting now or later, overlapping, cancelled)
+    /// among outages, switch operations and clock changes: tiers still sum to the total and
+    /// the profile still holds every 10 Wh; a meter is never less than its reduced self.
+    #[test]
+    fn demand_response_keeps_the_arithmetic(
+        seed in any::<u64>(),
+        cal in arb_calendar(),
+        ops in proptest::collection::vec(
+            (1u64..5_400, arb_event(true), proptest::option::of((0u64..7_200, 0u16..240, 0u8..=100))),
+            1..40,
+        ),
+    ) {
+        use gridguard_meter::tables::procedures::{result, ProcedureRequest};
+        use gridguard_meter::LoadControl;
+        let cal = Arc::new(cal);
+        let cfg = MeterConfig::new(4, seed).with_solar(Solar::No);
+        let mut m = Meter::new(cfg, cal.clone(), START);
+        let mut twin = Meter::new(cfg, cal, START);
+        let mut t = START;
+        let mut accepted = 0u32;
+        for (i, (gap, e, dr)) in ops.into_iter().enumerate() {
+            t += gap;
+            apply(&mut m, t, e);
+            apply(&mut twin, t, e);
+            if let Some((off, duration_min, reduction_pct)) = dr {
+                let ev = LoadControl { start: m.meter_time() + off, duration_min, reduction_pct };
+                m.write_table(id::ST7, 0, &ProcedureRequest::load_control(i as u8, &ev).to_bytes()).unwrap();
+                prop_assert_eq!(m.read_table_full(id::ST8).unwrap()[3], result::COMPLETED);
+                accepted += 1;
+            }
+        }
+        prop_assert_eq!(m.demand_response_events(), accepted);
+        check_register_arithmetic(&m);
+        check_profile_sums(&m);
+        prop_assert!(m.registers().delivered_wh <= twin.registers().delivered_wh);
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
     /// After the ring wraps, each block's end reading minus the previous block's equals the

@@ -6,10 +6,10 @@
 //! `FORMAT_CONTROL_2` = 0x0A (`TM_FORMAT` 2, `DATA_ACCESS_METHOD` 1, `ID_FORM` 0, `INT_FORMAT` 0),
 //! `FORMAT_CONTROL_3` = 0x8A (`NI_FORMAT1` 10 = INT48 in the low nibble, `NI_FORMAT2` 8 = INT32),
 //! `DEVICE_CLASS` "GGRD", `NAMEPLATE_TYPE` 2 (electric), `DEFAULT_SET_USED` 0,
-//! `MAX_PROC_PARM_LENGTH` 8, `MAX_RESP_DATA_LEN` 0, `STD_VERSION_NO` 2, `STD_REVISION_NO` 0,
+//! `MAX_PROC_PARM_LENGTH` 9, `MAX_RESP_DATA_LEN` 0, `STD_VERSION_NO` 2, `STD_REVISION_NO` 0,
 //! `DIM_STD_TBLS_USED` 9, `DIM_MFG_TBLS_USED` 0, `DIM_STD_PROC_USED` 2, `DIM_MFG_PROC_USED` 1,
 //! `DIM_MFG_STATUS_USED` 1, `NBR_PENDING` 0, then the sets `STD_TBLS_USED` (9 bytes),
-//! `STD_PROC_USED` (2), `MFG_PROC_USED` (1), `STD_TBLS_WRITE` (9). Bit *n* of a set is bit
+//! `STD_PROC_USED` (2: SP9, SP10), `MFG_PROC_USED` (1: MP0, MP1), `STD_TBLS_WRITE` (9). Bit *n* of a set is bit
 //! *n* mod 8 of byte *n* / 8.
 //!
 //! **ST1** `GENERAL_MFG_ID_TBL`, 32 bytes: `MANUFACTURER` char(4) "GGRD", `ED_MODEL` char(8)
@@ -48,10 +48,10 @@ pub fn general_config() -> Vec<u8> {
     let mut w = Writer::default();
     w.bytes(&[0x02, 0x0A, 0x8A]);
     w.bytes(&MANUFACTURER);
-    w.bytes(&[2, 0, 8, 0, 2, 0, 9, 0, 2, 1, 1, 0]);
+    w.bytes(&[2, 0, 9, 0, 2, 0, 9, 0, 2, 1, 1, 0]);
     w.bytes(&set(&id::READABLE, 9));
     w.bytes(&set(&[9, 10], 2));
-    w.bytes(&set(&[0], 1));
+    w.bytes(&set(&[0, 1], 1));
     w.bytes(&set(&[id::ST7, id::ST54], 9));
     w.0
 }

@@ -13,6 +13,7 @@
 //! | ST51, ST52, ST54, ST55 | TOU dimensions, clock, calendar (ST54 also writable), clock state | [`calendar`] |
 //! | ST61, ST62, ST63, ST64 | load-profile dimensions, control, status, data set 1 | [`profile`] |
 //! | ST7, ST8 | procedure initiate (write) and response (read) | [`procedures`] |
+//! | ST64 segment | the interval upload a meter pushes (a Full Write of ST64 by our convention) | [`upload`] |
 //!
 //! Each module documents its layout field by field and where it departs from the standard.
 
@@ -22,6 +23,7 @@ pub mod ident;
 pub mod procedures;
 pub mod profile;
 pub mod registers;
+pub mod upload;
 
 use crate::meter::Meter;
 use crate::optical::AccessLevel;

@@ -180,7 +180,10 @@ pub struct LpDataSet {
     pub blocks: Vec<BlockRecord>,
 }
 
-fn record(iv: &Interval) -> IntRecord {
+/// The `LP_INT` record of an interval: power fail and clock changes in the common nibble,
+/// partial interval in both channel nibbles, a value above 65,535 units as overflow
+/// (0xFFFF). The inverse is [`interval_of`].
+pub fn record(iv: &Interval) -> IntRecord {
     let f = iv.flags;
     let mut common = 0;
     if f.contains(IntervalFlags::OUTAGE) {
@@ -206,6 +209,77 @@ fn record(iv: &Interval) -> IntRecord {
         status: [s0, s1],
         values: [v0, v1],
     }
+}
+
+/// The interval an `LP_INT` record describes, starting at `start`. A channel in overflow
+/// reads as 65,536 units ("more than 65,535"), so that [`record`] gives the record back.
+pub fn interval_of(r: &IntRecord, start: u64) -> Interval {
+    let mut flags = IntervalFlags::NONE;
+    if r.common & 0x2 != 0 {
+        flags |= IntervalFlags::OUTAGE;
+    }
+    if r.common & 0x4 != 0 {
+        flags |= IntervalFlags::CLOCK_FORWARD;
+    }
+    if r.common & 0x8 != 0 {
+        flags |= IntervalFlags::CLOCK_BACKWARD;
+    }
+    if r.status.contains(&STATUS_PARTIAL) {
+        flags |= IntervalFlags::PARTIAL;
+    }
+    let value = |i: usize| {
+        let v = u32::from(r.values.get(i).copied().unwrap_or(0));
+        if r.status.get(i) == Some(&STATUS_OVERFLOW) {
+            v.saturating_add(1)
+        } else {
+            v
+        }
+    };
+    Interval {
+        start,
+        delivered: value(0),
+        received: value(1),
+        flags,
+    }
+}
+
+impl IntRecord {
+    /// Appends the 6-byte encoding (`EXTENDED_INT_STATUS`, then the two values).
+    pub(crate) fn emit(&self, w: &mut Writer) {
+        w.u8(self.common << 4);
+        let s0 = self.status.first().copied().unwrap_or(0);
+        let s1 = self.status.get(1).copied().unwrap_or(0);
+        w.u8((s0 & 0x0F) | (s1 << 4));
+        for &v in &self.values {
+            w.u16(v);
+        }
+    }
+
+    /// Reads one record; the low nibble of the first status byte must be zero.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, TableError> {
+        let at = r.pos();
+        let c = r.u8()?;
+        if c & 0x0F != 0 {
+            return Err(TableError::BadValue {
+                at,
+                what: "extended interval status",
+            });
+        }
+        let s = r.u8()?;
+        Ok(IntRecord {
+            common: c >> 4,
+            status: [s & 0x0F, s >> 4],
+            values: [r.u16()?, r.u16()?],
+        })
+    }
+}
+
+/// The intervals of a meter's load profile from the bytes of full reads of ST63 and ST64
+/// (what a head-end reads for backfill), oldest first, in meter time; a channel in overflow
+/// reads as 65,536 units.
+pub fn profile_intervals(st63: &[u8], st64: &[u8]) -> Result<Vec<Interval>, TableError> {
+    let status = LpStatus::parse(st63)?;
+    Ok(LpDataSet::parse(st64)?.intervals(&status))
 }
 
 /// ST64 bytes of `meter`.
@@ -271,13 +345,7 @@ impl LpDataSet {
                 w.i48(r);
             }
             for iv in &b.intervals {
-                w.u8(iv.common << 4);
-                let s0 = iv.status.first().copied().unwrap_or(0);
-                let s1 = iv.status.get(1).copied().unwrap_or(0);
-                w.u8((s0 & 0x0F) | (s1 << 4));
-                for &v in &iv.values {
-                    w.u16(v);
-                }
+                iv.emit(&mut w);
             }
         }
         w.0
@@ -293,20 +361,7 @@ impl LpDataSet {
             let end_readings = [r.i48()?, r.i48()?];
             let mut intervals = Vec::with_capacity(INTERVALS_PER_BLOCK);
             for _ in 0..INTERVALS_PER_BLOCK {
-                let at = r.pos();
-                let c = r.u8()?;
-                if c & 0x0F != 0 {
-                    return Err(TableError::BadValue {
-                        at,
-                        what: "extended interval status",
-                    });
-                }
-                let s = r.u8()?;
-                intervals.push(IntRecord {
-                    common: c >> 4,
-                    status: [s & 0x0F, s >> 4],
-                    values: [r.u16()?, r.u16()?],
-                });
+                intervals.push(IntRecord::read(&mut r)?);
             }
             blocks.push(BlockRecord {
                 end_time,
@@ -343,25 +398,7 @@ impl LpDataSet {
             let count = used.len() as u64;
             let first_start = b.end_time.saturating_sub(count * INTERVAL_S);
             for (j, r) in used.into_iter().enumerate() {
-                let mut flags = IntervalFlags::NONE;
-                if r.common & 0x2 != 0 {
-                    flags |= IntervalFlags::OUTAGE;
-                }
-                if r.common & 0x4 != 0 {
-                    flags |= IntervalFlags::CLOCK_FORWARD;
-                }
-                if r.common & 0x8 != 0 {
-                    flags |= IntervalFlags::CLOCK_BACKWARD;
-                }
-                if r.status.contains(&STATUS_PARTIAL) {
-                    flags |= IntervalFlags::PARTIAL;
-                }
-                out.push(Interval {
-                    start: first_start + j as u64 * INTERVAL_S,
-                    delivered: u32::from(r.values.first().copied().unwrap_or(0)),
-                    received: u32::from(r.values.get(1).copied().unwrap_or(0)),
-                    flags,
-                });
+                out.push(interval_of(r, first_start + j as u64 * INTERVAL_S));
             }
         }
         out
