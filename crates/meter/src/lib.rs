@@ -65,6 +65,7 @@ pub mod load_profile;
 mod meter;
 pub mod model;
 mod noise;
+pub mod nvram;
 pub mod optical;
 pub mod registers;
 pub mod tables;

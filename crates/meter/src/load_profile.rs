@@ -24,6 +24,9 @@
 
 use std::collections::VecDeque;
 
+use crate::meter::MAX_TIME;
+use crate::tables::codec::{Reader, Writer};
+use crate::tables::TableError;
 use crate::time::INTERVAL_S;
 
 /// Intervals per block (one day of 15-minute intervals).
@@ -329,6 +332,109 @@ impl LoadProfile {
         self.sealed.capacity() * core::mem::size_of::<Stored>()
             + self.sealed.iter().map(|b| b.data.len()).sum::<usize>()
             + self.cur.capacity()
+    }
+}
+
+/// Whether `data` holds exactly `len` well-formed intervals and nothing more.
+fn well_formed(data: &[u8], len: u8) -> bool {
+    let mut pos = 0usize;
+    for _ in 0..len {
+        let Some(&h) = data.get(pos) else {
+            return false;
+        };
+        pos += 1;
+        if h & 0x80 != 0 {
+            if h & 0x1F == 0x1F && get_varint(data, &mut pos).is_none() {
+                return false;
+            }
+            if h & 0x40 != 0 && get_varint(data, &mut pos).is_none() {
+                return false;
+            }
+            if h & 0x20 != 0 {
+                if data.get(pos).is_none() {
+                    return false;
+                }
+                pos += 1;
+            }
+        }
+    }
+    pos == data.len()
+}
+
+impl LoadProfile {
+    /// Appends the ring to saved meter state: the sequence number of the block being filled,
+    /// the sealed blocks, then the block being filled, each as start (UINT64), number of
+    /// intervals (UINT8), byte length (UINT16) and the compact bytes.
+    pub(crate) fn save(&self, w: &mut Writer) {
+        w.u32(self.cur_seq);
+        w.u8(self.sealed.len() as u8);
+        let mut block = |start: u64, len: u8, data: &[u8]| {
+            w.u64(start);
+            w.u8(len);
+            w.u16(data.len() as u16);
+            w.bytes(data);
+        };
+        for b in &self.sealed {
+            block(b.start, b.len, &b.data);
+        }
+        block(self.cur_start, self.cur_len, &self.cur);
+    }
+
+    /// Reads what [`LoadProfile::save`] wrote, checking every block: at most 29 sealed blocks
+    /// of 1..=96 intervals plus the one being filled, starts on interval boundaries no later
+    /// than [`MAX_TIME`], and bytes that hold exactly the intervals announced.
+    pub(crate) fn restore(r: &mut Reader<'_>) -> Result<LoadProfile, TableError> {
+        let bad = |at: usize, what: &'static str| TableError::BadValue { at, what };
+        let cur_seq = r.u32()?;
+        let at = r.pos();
+        let n = usize::from(r.u8()?);
+        if n >= BLOCKS {
+            return Err(bad(at, "load-profile block count"));
+        }
+        fn read_block<'a>(
+            r: &mut Reader<'a>,
+            sealed: bool,
+        ) -> Result<(u64, u8, &'a [u8]), TableError> {
+            let bad = |at: usize, what: &'static str| TableError::BadValue { at, what };
+            let at = r.pos();
+            let start = r.u64()?;
+            let len = r.u8()?;
+            let bytes = usize::from(r.u16()?);
+            let data = r.take(bytes)?;
+            let len_ok = if sealed {
+                (1..=INTERVALS_PER_BLOCK).contains(&usize::from(len))
+            } else {
+                usize::from(len) <= INTERVALS_PER_BLOCK
+            };
+            if start > MAX_TIME || !start.is_multiple_of(INTERVAL_S) || !len_ok {
+                return Err(bad(at, "load-profile block header"));
+            }
+            if !well_formed(data, len) {
+                return Err(bad(at, "load-profile block data"));
+            }
+            Ok((start, len, data))
+        }
+        let mut sealed = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            let (start, len, data) = read_block(r, true)?;
+            sealed.push_back(Stored {
+                start,
+                len,
+                data: data.into(),
+            });
+        }
+        let at = r.pos();
+        let (cur_start, cur_len, cur) = read_block(r, false)?;
+        if n > 0 && cur_len == 0 {
+            return Err(bad(at, "empty block being filled after sealed blocks"));
+        }
+        Ok(LoadProfile {
+            sealed,
+            cur_start,
+            cur_len,
+            cur: cur.to_vec(),
+            cur_seq,
+        })
     }
 }
 

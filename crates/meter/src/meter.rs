@@ -26,6 +26,9 @@ pub struct MeterConfig {
     pub step_s: u32,
     /// Optical port rules.
     pub optical: OpticalConfig,
+    /// Meter clock minus simulated time at installation (s): a meter installed with a
+    /// skewed clock. 0 by default.
+    pub clock_offset: i64,
 }
 
 impl MeterConfig {
@@ -38,7 +41,15 @@ impl MeterConfig {
             solar: Solar::FromSeed,
             step_s: 60,
             optical: OpticalConfig::default(),
+            clock_offset: 0,
         }
+    }
+    /// Starts the meter's clock `secs` ahead of simulated time (behind if negative): meter
+    /// time = simulated time + `secs` until the clock is set (SP10 or [`Meter::set_clock`]).
+    /// A clock that would read before 1970 or after [`MAX_TIME`] is clamped.
+    pub fn with_clock_offset(mut self, secs: i64) -> Self {
+        self.clock_offset = secs;
+        self
     }
     /// Sets the solar choice.
     pub fn with_solar(mut self, solar: Solar) -> Self {
@@ -72,6 +83,22 @@ pub enum MeterError {
     WindowClosed {
         /// Meter time at which the window closed.
         end: u64,
+    },
+    /// Saved state that does not decode or breaks an invariant of the model.
+    #[error("saved meter state: bad {what} at byte {at}")]
+    BadSavedState {
+        /// Offset of the field.
+        at: usize,
+        /// Which field.
+        what: &'static str,
+    },
+    /// Saved state of another meter (serial or seed differ from the configuration).
+    #[error("saved state of serial {saved}, configured serial {config} (or the seeds differ)")]
+    WrongMeter {
+        /// Serial in the saved state.
+        saved: u64,
+        /// Serial configured.
+        config: u64,
     },
     /// A call carried a simulated time before the last one.
     #[error("time went backwards: last {last}, now {now}")]
@@ -169,39 +196,43 @@ pub enum SwitchState {
 /// One residential meter (single phase, three wire, 240 V, class 200, 60 Hz, form 2S).
 #[derive(Clone, Debug)]
 pub struct Meter {
-    serial: u64,
-    seed: u64,
-    step_s: u32,
-    household: Household,
-    calendar: Arc<TouCalendar>,
-    sim_now: u64,
-    clock_offset: i64,
-    powered: bool,
-    switch: SwitchState,
+    pub(crate) serial: u64,
+    pub(crate) seed: u64,
+    pub(crate) step_s: u32,
+    pub(crate) household: Household,
+    pub(crate) calendar: Arc<TouCalendar>,
+    pub(crate) sim_now: u64,
+    pub(crate) clock_offset: i64,
+    pub(crate) powered: bool,
+    pub(crate) switch: SwitchState,
     /// Watt-second remainders below 1 Wh: delivered, received, lagging, leading.
-    acc: [u32; 4],
-    regs: Registers,
-    tiers: TierRegisters,
-    tier: Tier,
-    tier_until: u64,
-    demand: Demand,
-    lp: LoadProfile,
-    int_start: u64,
-    int_flags: IntervalFlags,
-    lp_base: [u64; 2],
-    optical: OpticalPort,
+    pub(crate) acc: [u32; 4],
+    pub(crate) regs: Registers,
+    pub(crate) tiers: TierRegisters,
+    pub(crate) tier: Tier,
+    pub(crate) tier_until: u64,
+    pub(crate) demand: Demand,
+    pub(crate) lp: LoadProfile,
+    pub(crate) int_start: u64,
+    pub(crate) int_flags: IntervalFlags,
+    pub(crate) lp_base: [u64; 2],
+    pub(crate) optical: OpticalPort,
     pub(crate) proc_response: [u8; 4],
-    dr: Option<DrState>,
-    dr_events: u32,
-    events: VecDeque<MeterEvent>,
+    pub(crate) dr: Option<DrState>,
+    pub(crate) dr_events: u32,
+    pub(crate) events: VecDeque<MeterEvent>,
 }
 
 impl Meter {
     /// A meter installed (powered, switch closed, registers zero) at simulated time `now`
-    /// (at most [`MAX_TIME`]; later times are clamped); its clock starts equal to `now`.
+    /// (at most [`MAX_TIME`]; later times are clamped); its clock starts at `now` plus the
+    /// configured [`MeterConfig::clock_offset`].
     pub fn new(config: MeterConfig, calendar: Arc<TouCalendar>, now: u64) -> Self {
         let now = now.min(MAX_TIME);
-        let int_start = now - now % INTERVAL_S;
+        let mt = (i128::from(now) + i128::from(config.clock_offset)).clamp(0, i128::from(MAX_TIME));
+        let clock_offset = i64::try_from(mt - i128::from(now)).unwrap_or(0);
+        let mt = u64::try_from(mt).unwrap_or(now);
+        let int_start = mt - mt % INTERVAL_S;
         Meter {
             serial: config.serial,
             seed: config.seed,
@@ -209,7 +240,7 @@ impl Meter {
             household: Household::from_seed(config.seed, config.solar),
             calendar,
             sim_now: now,
-            clock_offset: 0,
+            clock_offset,
             powered: true,
             switch: SwitchState::Connected,
             acc: [0; 4],
@@ -220,7 +251,7 @@ impl Meter {
             demand: Demand::default(),
             lp: LoadProfile::new(),
             int_start,
-            int_flags: if now.is_multiple_of(INTERVAL_S) {
+            int_flags: if mt.is_multiple_of(INTERVAL_S) {
                 IntervalFlags::NONE
             } else {
                 IntervalFlags::PARTIAL

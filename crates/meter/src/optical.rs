@@ -15,6 +15,9 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::tables::codec::{Reader, Writer};
+use crate::tables::TableError;
+
 /// C12.18 user-name length.
 pub const USER_LEN: usize = 10;
 /// C12.18 password length.
@@ -313,6 +316,107 @@ impl OpticalPort {
     pub fn heap_bytes(&self) -> usize {
         self.accounts.capacity() * core::mem::size_of::<Account>()
             + self.audit.capacity() * core::mem::size_of::<AuditEntry>()
+    }
+}
+
+/// Most accounts or audit entries kept across a reboot (a count is one byte or two).
+const MAX_SAVED_ACCOUNTS: usize = u8::MAX as usize;
+
+fn level_code(l: AccessLevel) -> u8 {
+    match l {
+        AccessLevel::Reader => 0,
+        AccessLevel::Operator => 1,
+        AccessLevel::Master => 2,
+    }
+}
+
+fn outcome_code(o: LogonOutcome) -> u8 {
+    match o {
+        LogonOutcome::Success => 0,
+        LogonOutcome::BadCredentials => 1,
+        LogonOutcome::BadCredentialsLockedOut => 2,
+        LogonOutcome::RefusedLocked => 3,
+        LogonOutcome::RefusedBusy => 4,
+    }
+}
+
+impl OpticalPort {
+    /// Appends what the port keeps across a reboot (its non-volatile memory): the failure
+    /// count, the lockout, the accounts as salted hashes (never a password) and the audit
+    /// log. An open session is not kept: a reboot ends it.
+    pub(crate) fn save(&self, w: &mut Writer) {
+        w.u8(self.failures);
+        match self.locked_until {
+            Some(t) => {
+                w.u8(1);
+                w.u64(t);
+            }
+            None => w.u8(0),
+        }
+        let accounts = self.accounts.iter().take(MAX_SAVED_ACCOUNTS);
+        w.u8(accounts.len() as u8);
+        for a in accounts {
+            w.bytes(&a.user);
+            w.u8(level_code(a.level));
+            w.bytes(&a.salt);
+            w.bytes(&a.hash);
+        }
+        let audit = self.audit.iter().take(usize::from(u16::MAX));
+        w.u16(audit.len() as u16);
+        for e in audit {
+            w.u64(e.time);
+            w.bytes(&e.user);
+            w.u8(outcome_code(e.outcome));
+        }
+    }
+
+    /// Reads what [`OpticalPort::save`] wrote, under the rules `config` (the audit log is cut
+    /// to its capacity, oldest entries first).
+    pub(crate) fn restore(config: OpticalConfig, r: &mut Reader<'_>) -> Result<Self, TableError> {
+        let bad = |at: usize, what: &'static str| TableError::BadValue { at, what };
+        let mut port = OpticalPort::new(config);
+        port.failures = r.u8()?;
+        let at = r.pos();
+        port.locked_until = match r.u8()? {
+            0 => None,
+            1 => Some(r.u64()?),
+            _ => return Err(bad(at, "optical lockout flag")),
+        };
+        let n = usize::from(r.u8()?);
+        for _ in 0..n {
+            let user = r.array()?;
+            let at = r.pos();
+            let level = match r.u8()? {
+                0 => AccessLevel::Reader,
+                1 => AccessLevel::Operator,
+                2 => AccessLevel::Master,
+                _ => return Err(bad(at, "optical access level")),
+            };
+            let salt = r.array()?;
+            let hash = r.array()?;
+            port.accounts.push(Account {
+                user,
+                level,
+                salt,
+                hash,
+            });
+        }
+        let n = usize::from(r.u16()?);
+        for _ in 0..n {
+            let time = r.u64()?;
+            let user = r.array()?;
+            let at = r.pos();
+            let outcome = match r.u8()? {
+                0 => LogonOutcome::Success,
+                1 => LogonOutcome::BadCredentials,
+                2 => LogonOutcome::BadCredentialsLockedOut,
+                3 => LogonOutcome::RefusedLocked,
+                4 => LogonOutcome::RefusedBusy,
+                _ => return Err(bad(at, "optical audit outcome")),
+            };
+            port.log(time, user, outcome);
+        }
+        Ok(port)
     }
 }
 

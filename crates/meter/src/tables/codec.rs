@@ -21,6 +21,12 @@ impl Writer {
     pub fn i32(&mut self, v: i32) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
+    pub fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn i64(&mut self, v: i64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
     /// `INT48`: low six bytes of the two's complement, little-endian; saturates.
     pub fn i48(&mut self, v: i64) {
         let v = v.clamp(-(1 << 47), (1 << 47) - 1);
@@ -91,6 +97,12 @@ impl<'a> Reader<'a> {
     }
     pub fn i32(&mut self) -> Result<i32, TableError> {
         Ok(i32::from_le_bytes(self.array()?))
+    }
+    pub fn u64(&mut self) -> Result<u64, TableError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    pub fn i64(&mut self) -> Result<i64, TableError> {
+        Ok(i64::from_le_bytes(self.array()?))
     }
     pub fn i48(&mut self) -> Result<i64, TableError> {
         let b: [u8; 6] = self.array()?;
