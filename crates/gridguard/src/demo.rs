@@ -1,116 +1,472 @@
-//! `gridguard demo`: a crowd of simulated meters authenticating with EAP-PSK over RADIUS against the
-//! local AAA server, all in one process on loopback.
+//! `gridguard demo`: a head-end and a fleet of simulated meters in one process on loopback,
+//! running a simulated week in accelerated time: PANA authentication with EAP-PSK, UKMF keys,
+//! C12.22 registration and interval uploads protected with EAX′, re-authentication with key
+//! rollover, a network outage whose gap the head-end backfills from the meters' load
+//! profiles, a demand-response event and a remote disconnect and reconnect. Every reading is
+//! stored as secret shares in three SQLite stores; the summary recomputes bills and regional
+//! totals from the shares.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gridguard_eap::{MemoryCredentials, Psk};
-use gridguard_radius::{serve, AsyncClient, ClientConfig, Server, ServerConfig};
-use indicatif::{ProgressBar, ProgressStyle};
-use rand::rngs::OsRng;
-use rand::RngCore;
-use tokio::net::UdpSocket;
-use tokio::sync::{oneshot, Semaphore};
+use gridguard_c1222::pcap::PcapWriter;
+use gridguard_vault::{Caller, Month, TimeRange};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use tokio::sync::watch;
 
-use crate::aaa::EapAaa;
-use crate::eap_client;
+use crate::datadir::DataDir;
+use crate::fleet::{build_fleet, run_fleet, FleetOptions, FleetProgress, Outage};
+use crate::headend_service::{
+    run_headend, CommandKind, HeadendOptions, HeadendProgress, HeadendStats, ScheduledCommand,
+};
+use crate::meter_agent::{AgentConfig, AgentStats, MeterAgent};
+use crate::sim_clock::SimClock;
 
-/// What the demo measured.
-#[derive(Debug, Clone)]
-pub struct DemoReport {
-    /// Meters that tried.
-    pub meters: usize,
-    /// Authentications that succeeded with the server's MSK equal to the meter's.
-    pub succeeded: usize,
-    /// Authentications that failed.
-    pub failed: usize,
-    /// Wall-clock time for the whole crowd.
-    pub elapsed: Duration,
+/// 2026-10-01T00:00:00 (meter time), the first simulated day.
+pub const DEMO_START: u64 = 1_790_812_800;
+const DAY: u64 = 86_400;
+
+/// How the demo runs.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Number of meters.
+    pub meters: u64,
+    /// Simulated days.
+    pub days: u64,
+    /// Real seconds per simulated day.
+    pub day_secs: f64,
+    /// Data directory (emptied first).
+    pub data: PathBuf,
+    /// Datagram loss, each direction.
+    pub loss: f64,
+    /// Regions the meters are spread over.
+    pub regions: u32,
+    /// Write the traffic to this pcap file.
+    pub pcap: Option<PathBuf>,
+    /// Show progress bars.
+    pub progress: bool,
+    /// Seed of the meters' PSKs and the loss.
+    pub seed: u64,
 }
 
-impl DemoReport {
-    /// Authentications per second.
-    pub fn rate(&self) -> f64 {
-        self.meters as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
-
-/// Runs `meters` authentications, at most `concurrency` at a time, against an in-process server.
-pub async fn run(meters: usize, concurrency: usize, progress: bool) -> anyhow::Result<DemoReport> {
-    let secret = {
-        let mut s = [0u8; 16];
-        OsRng.fill_bytes(&mut s);
-        hex::encode(s).into_bytes()
-    };
-    let mut credentials = MemoryCredentials::new();
-    let mut fleet = Vec::with_capacity(meters);
-    for i in 0..meters {
-        let mut key = [0u8; 16];
-        OsRng.fill_bytes(&mut key);
-        let identity = format!("meter-{i:07}");
-        credentials.insert(identity.clone(), Psk::new(key));
-        fleet.push((identity, Psk::new(key)));
-    }
-    let aaa = EapAaa::psk(b"gridguard-demo", Arc::new(credentials))?;
-    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let server_addr: SocketAddr = socket.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        socket,
-        Server::new(secret.as_slice(), aaa, ServerConfig::default()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-
-    // One RADIUS client (one socket, 256 identifiers) per 200 meters in flight.
-    let concurrency = concurrency.max(1);
-    let mut clients = Vec::new();
-    for _ in 0..concurrency.div_ceil(200) {
-        clients.push(
-            AsyncClient::connect(server_addr, secret.as_slice(), ClientConfig::default()).await?,
-        );
-    }
-    let bar = if progress {
-        ProgressBar::new(meters as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} meters authenticated ({per_sec})",
-    )?);
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(meters);
-    for (i, (identity, psk)) in fleet.into_iter().enumerate() {
-        let permit = permits.clone().acquire_owned().await?;
-        let client = clients
-            .get(i % clients.len())
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no client"))?;
-        let bar = bar.clone();
-        tasks.push(tokio::spawn(async move {
-            let outcome = eap_client::authenticate(&client, identity.as_bytes(), &psk).await;
-            drop(permit);
-            bar.inc(1);
-            matches!(outcome, Ok(o) if o.msk_agrees())
-        }));
-    }
-    let mut succeeded = 0;
-    for task in tasks {
-        if task.await? {
-            succeeded += 1;
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            meters: 1_000,
+            days: 7,
+            day_secs: 4.0,
+            data: PathBuf::from(crate::vault_cli::DEFAULT_DATA_DIR),
+            loss: 0.0,
+            regions: 10,
+            pcap: None,
+            progress: true,
+            seed: 1,
         }
     }
-    let elapsed = started.elapsed();
-    bar.finish();
-    let _ = stop.send(());
-    server.await??;
-    Ok(DemoReport {
+}
+
+/// What the demo did.
+#[derive(Debug)]
+pub struct DemoReport {
+    /// The head-end's counters.
+    pub headend: HeadendStats,
+    /// The meters' counters, summed.
+    pub meters: AgentStats,
+    /// Meters simulated.
+    pub meter_count: u64,
+    /// Intervals every meter had to deliver in the simulated period.
+    pub expected_intervals: u64,
+    /// (meter, interval) rows the vault holds for the period (counted in a store).
+    pub stored_intervals: u64,
+    /// Meters whose readings, rebuilt from the shares, equal the meter's own load profile,
+    /// out of those checked.
+    pub verified_meters: (usize, usize),
+    /// Simulated period `[start, end)`.
+    pub period: (u64, u64),
+    /// The data directory.
+    pub data: PathBuf,
+    /// Real time the run took.
+    pub elapsed: Duration,
+    /// The summary text (table, bills, totals).
+    pub summary: String,
+    /// The meters at the end (for tests).
+    pub agents: Vec<MeterAgent>,
+}
+
+fn loopback() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// The events of the simulated week: an outage of the first tenth of the meters on day 2
+/// (06:00–14:00, longer than a meter's upload window, so the head-end must backfill), a
+/// demand-response event for region 1 on day 3 at 17:00, meter 7 disconnected on day 4 at
+/// 10:00 and reconnected at 16:00.
+fn schedule(o: &DemoOptions, start: u64) -> (Option<Outage>, Vec<ScheduledCommand>) {
+    let at = |day: u64, hour: u64| start + day * DAY + hour * 3_600;
+    let outage = (o.days > 2).then(|| Outage {
+        serials: 0..(o.meters / 10).max(1),
+        from: at(1, 6),
+        to: at(1, 14),
+    });
+    let regions = u64::from(o.regions.max(1));
+    let mut commands = Vec::new();
+    if o.days > 3 {
+        commands.push(ScheduledCommand {
+            at: at(2, 17),
+            kind: CommandKind::LoadControl {
+                duration_min: 120,
+                reduction_pct: 30,
+            },
+            meters: (0..o.meters).filter(|m| m % regions == 1).collect(),
+        });
+    }
+    if o.days > 4 {
+        let m = 7.min(o.meters.saturating_sub(1));
+        commands.push(ScheduledCommand {
+            at: at(3, 10),
+            kind: CommandKind::Disconnect,
+            meters: vec![m],
+        });
+        commands.push(ScheduledCommand {
+            at: at(3, 16),
+            kind: CommandKind::Reconnect,
+            meters: vec![m],
+        });
+    }
+    (outage, commands)
+}
+
+/// Runs the demo.
+///
+/// # Errors
+/// When sockets or the data directory cannot be set up, or the vault cannot be read.
+pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
+    let t0 = Instant::now();
+    let data = DataDir::new(&options.data);
+    clear_data_dir(&data)?;
+    data.create()?;
+    std::fs::write(data.root().join(DEMO_MARKER), "written by gridguard demo\n")?;
+    let speed = DAY as f64 / options.day_secs.max(0.01);
+    // Simulated time stands at the start for a moment while the meters authenticate and
+    // register, then runs.
+    let warmup = Duration::from_millis(1_500 + options.meters);
+    let mut clock = SimClock::starting_now(DEMO_START, speed);
+    clock.real_start_ms += u64::try_from(warmup.as_millis()).unwrap_or(0);
+    let end = DEMO_START + options.days * DAY;
+    let (outage, commands) = schedule(&options, DEMO_START);
+
+    // Sessions live two simulated days, and the meters re-authenticate a quarter before.
+    let lifetime = clock.real(2 * DAY).max(Duration::from_secs(4));
+    let grace = (lifetime / 4).max(Duration::from_secs(1));
+    let paa_socket = crate::pana_paa::bind_udp(loopback(), 1 << 16)?;
+    let host_socket = crate::pana_paa::bind_udp(loopback(), 1 << 16)?;
+    let (paa, host) = (paa_socket.local_addr()?, host_socket.local_addr()?);
+    drop((paa_socket, host_socket));
+
+    let headend_options = HeadendOptions {
+        data: data.clone(),
+        paa,
+        host,
+        meters: 0..options.meters,
+        seed: options.seed,
+        regions: options.regions,
+        session_lifetime: lifetime,
+        grace,
+        clock,
+        epoch: i64::try_from(DEMO_START).unwrap_or(0),
+        settle_s: 6 * 3_600,
+        commands,
+        batch: 4_096,
+    };
+    let mut agent = AgentConfig::default();
+    agent.pac.reauth_margin = Some(lifetime / 4);
+    agent.pac.restart_on_loss = true;
+    agent.pac.retransmit.pci_mrt = Duration::from_secs(2);
+    agent.pac.retransmit.req_mrt = Duration::from_secs(2);
+    agent.grace = grace;
+    let mut fleet_options = FleetOptions::new(0..options.meters, paa, host, clock);
+    fleet_options.seed = options.seed;
+    fleet_options.agent = agent;
+    fleet_options.loss = options.loss;
+    fleet_options.outage = outage;
+    fleet_options.start_spread = warmup / 2;
+    let capture = options
+        .pcap
+        .as_ref()
+        .map(|_| Arc::new(Mutex::new(PcapWriter::new())));
+    fleet_options.capture = capture.clone();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let head_progress = HeadendProgress::default();
+    let headend = tokio::spawn(run_headend(
+        headend_options.clone(),
+        head_progress.clone(),
+        stop_rx.clone(),
+    ));
+    let agents = build_fleet(&fleet_options)?;
+    let fleet_progress = FleetProgress::default();
+    let fleet = tokio::spawn(run_fleet(
+        agents,
+        fleet_options,
+        fleet_progress.clone(),
+        stop_rx,
+    ));
+
+    let bars = Bars::new(options.progress, options.days, options.meters);
+    // Run to the end of the period, then until every interval of it is stored (the last ones
+    // may need the settle time and a backfill), at most a simulated day longer.
+    let deadline = end + DAY;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let sim = clock.now();
+        let h = head_progress.get();
+        bars.update(sim, &h, &fleet_progress);
+        if headend.is_finished() || fleet.is_finished() {
+            break;
+        }
+        let stored_enough = h.intervals_stored >= options.meters * options.days * 96;
+        if sim >= deadline || (sim >= end + 3_600 && stored_enough) {
+            break;
+        }
+    }
+    let _ = stop_tx.send(true);
+    let headend_stats = headend.await??;
+    let agents = fleet.await??;
+    bars.finish();
+    if let (Some(path), Some(cap)) = (&options.pcap, capture) {
+        let bytes = cap.lock().map(|c| c.as_bytes().to_vec()).unwrap_or_default();
+        std::fs::write(path, bytes)?;
+    }
+    let meters = agents
+        .iter()
+        .fold(AgentStats::default(), |a, m| crate::fleet::add(a, m.stats()));
+
+    let mut vault = data.open_vault()?;
+    let period = TimeRange::new(
+        i64::try_from(DEMO_START).unwrap_or(0),
+        i64::try_from(end).unwrap_or(i64::MAX),
+    );
+    let counts = vault.count_intervals(period)?;
+    let stored_intervals: u64 = counts.values().sum();
+    let expected_intervals = options.meters * options.days * 96;
+    let verified_meters = verify_sample(&mut vault, &agents, period, 10)?;
+    let mut report = DemoReport {
+        headend: headend_stats,
         meters,
-        succeeded,
-        failed: meters - succeeded,
-        elapsed,
-    })
+        meter_count: options.meters,
+        expected_intervals,
+        stored_intervals,
+        verified_meters,
+        period: (DEMO_START, end),
+        data: options.data.clone(),
+        elapsed: t0.elapsed(),
+        summary: String::new(),
+        agents,
+    };
+    report.summary = summary(&report, &mut vault, &options)?;
+    Ok(report)
+}
+
+/// Checks that the readings rebuilt from the shares equal the meters' own load profiles, for
+/// `n` meters spread over the fleet. Returns (equal, checked).
+fn verify_sample(
+    vault: &mut gridguard_vault::Vault,
+    agents: &[MeterAgent],
+    period: TimeRange,
+    n: usize,
+) -> anyhow::Result<(usize, usize)> {
+    let step = (agents.len() / n.max(1)).max(1);
+    let mut ok = 0;
+    let mut checked = 0;
+    for agent in agents.iter().step_by(step).take(n) {
+        checked += 1;
+        let from_shares = vault.readings(agent.serial(), period, &Caller::with_household_data())?;
+        let own: Vec<(i64, u64)> = agent
+            .model()
+            .intervals_between(
+                u64::try_from(period.start).unwrap_or(0),
+                u64::try_from(period.end).unwrap_or(0),
+            )
+            .iter()
+            .map(|iv| (i64::try_from(iv.start).unwrap_or(0), u64::from(iv.delivered) * 10))
+            .collect();
+        let got: Vec<(i64, u64)> = from_shares
+            .readings
+            .iter()
+            .map(|r| (r.interval_start, r.wh))
+            .collect();
+        if got == own {
+            ok += 1;
+        }
+    }
+    Ok((ok, checked))
+}
+
+fn summary(
+    r: &DemoReport,
+    vault: &mut gridguard_vault::Vault,
+    options: &DemoOptions,
+) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let h = &r.headend;
+    let m = &r.meters;
+    let mut s = String::new();
+    let days = (r.period.1 - r.period.0) / DAY;
+    let _ = writeln!(
+        s,
+        "\nSimulated {days} days ({} to {}) in {:.1} s\n",
+        gridguard_vault::time::format_day(i64::try_from(r.period.0).unwrap_or(0)),
+        gridguard_vault::time::format_day(i64::try_from(r.period.1 - 1).unwrap_or(0)),
+        r.elapsed.as_secs_f64()
+    );
+    let rows: Vec<(&str, String)> = vec![
+        ("meters", r.meter_count.to_string()),
+        ("PANA sessions (EAP-PSK)", h.sessions.to_string()),
+        ("re-authentications", h.reauthentications.to_string()),
+        (
+            "keys rolled (C12.22, demand response, link layer)",
+            (3 * h.reauthentications).to_string(),
+        ),
+        ("registrations (C12.22)", h.registrations.to_string()),
+        ("uploads sent / acknowledged", format!("{} / {}", m.uploads_sent, m.uploads_acked)),
+        (
+            "intervals expected in the period",
+            r.expected_intervals.to_string(),
+        ),
+        (
+            "intervals stored (vault, each once)",
+            r.stored_intervals.to_string(),
+        ),
+        ("intervals received twice (ignored)", h.duplicates.to_string()),
+        (
+            "gaps detected / intervals backfilled",
+            format!("{} / {}", h.gaps_detected, h.intervals_filled),
+        ),
+        (
+            "commands sent / acknowledged",
+            format!("{} / {}", h.commands_sent, h.commands_acked),
+        ),
+        ("C12.22 messages refused by the head-end", h.refused.to_string()),
+        (
+            "readings from shares = meter's own profile",
+            format!("{} of {} meters checked", r.verified_meters.0, r.verified_meters.1),
+        ),
+    ];
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in rows {
+        let _ = writeln!(s, "  {k:<width$}  {v:>12}");
+    }
+    let month = Month::new(2026, 10).ok_or_else(|| anyhow::anyhow!("month"))?;
+    let households: Vec<u64> = (0..r.meter_count.min(3)).collect();
+    let _ = writeln!(s, "\nBills of three households, October 2026 (from the shares):");
+    s.push_str(&crate::vault_cli::bill_report(
+        vault,
+        month,
+        Some(&households),
+        households.len(),
+    )?);
+    if days > 3 && options.regions > 1 {
+        let dr_day = TimeRange::day_of(i64::try_from(r.period.0 + 2 * DAY).unwrap_or(0));
+        let _ = writeln!(
+            s,
+            "\nRegion 1 on the demand-response day (event 17:00-19:00, 30% shed), from the shares:"
+        );
+        s.push_str(&crate::vault_cli::totals_report(vault, 1, Some(dr_day))?);
+    }
+    let dir = r.data.display();
+    let _ = writeln!(
+        s,
+        "\nData directory: {dir}\n  gridguard readings --data {dir} --meter 7 --day {}\n  gridguard events --data {dir} --meter 7\n  gridguard bill --data {dir} --month 2026-10 --limit 10\n  gridguard vault check --data {dir}",
+        gridguard_vault::time::format_day(i64::try_from(r.period.0 + 3 * DAY).unwrap_or(0))
+    );
+    if let Some(p) = &options.pcap {
+        let _ = writeln!(
+            s,
+            "Capture: {} (PANA on 716, C12.22 on 1153; see README: opening captures in Wireshark)",
+            p.display()
+        );
+    }
+    Ok(s)
+}
+
+/// Marks a data directory the demo wrote (and may replace).
+const DEMO_MARKER: &str = "DEMO";
+
+/// Removes what a previous demo left in `data`; refuses a directory the demo did not write.
+fn clear_data_dir(data: &DataDir) -> anyhow::Result<()> {
+    let root = data.root();
+    if !root.exists() || std::fs::read_dir(root)?.next().is_none() {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        root.join(DEMO_MARKER).exists(),
+        "{} holds data the demo did not write; pass --data with a new directory",
+        root.display()
+    );
+    for d in [root.join("vault"), data.headend_dir()] {
+        if d.exists() {
+            std::fs::remove_dir_all(&d)?;
+        }
+    }
+    Ok(())
+}
+
+struct Bars {
+    multi: Option<MultiProgress>,
+    days: ProgressBar,
+    status: ProgressBar,
+    start: u64,
+}
+
+impl Bars {
+    fn new(show: bool, days: u64, meters: u64) -> Self {
+        let multi = show.then(MultiProgress::new);
+        let add = |b: ProgressBar| match &multi {
+            Some(m) => m.add(b),
+            None => ProgressBar::hidden(),
+        };
+        let day_bar = add(ProgressBar::new(days * DAY));
+        day_bar.set_style(
+            ProgressStyle::with_template("simulated time [{bar:40}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        let status = add(ProgressBar::new(meters));
+        status.set_style(
+            ProgressStyle::with_template("meters online  [{bar:40}] {pos}/{len}  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Bars {
+            multi,
+            days: day_bar,
+            status,
+            start: DEMO_START,
+        }
+    }
+
+    fn update(&self, sim: u64, h: &HeadendStats, fleet: &FleetProgress) {
+        let elapsed = sim.saturating_sub(self.start);
+        self.days.set_position(elapsed);
+        self.days.set_message(format!(
+            "day {} {:02}:{:02}",
+            elapsed / DAY + 1,
+            elapsed % DAY / 3_600,
+            elapsed % 3_600 / 60
+        ));
+        self.status.set_position(fleet.online() as u64);
+        self.status.set_message(format!(
+            "{} intervals stored, {} re-auth, {} backfilled, {} commands acked",
+            h.intervals_stored, h.reauthentications, h.intervals_filled, h.commands_acked
+        ));
+    }
+
+    fn finish(&self) {
+        self.days.finish();
+        self.status.finish();
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+        }
+    }
 }

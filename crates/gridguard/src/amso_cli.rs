@@ -1,0 +1,207 @@
+//! The AMSO commands: `demo` (head-end and meters for a simulated week), `headend` (the
+//! head-end on its own, e.g. for a fleet in another process) and `events` (the head-end's
+//! event log).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Subcommand;
+use tokio::sync::watch;
+
+use crate::datadir::DataDir;
+use crate::demo::{self, DemoOptions};
+use crate::event_log::read_events;
+use crate::headend_service::{run_headend, HeadendOptions, HeadendProgress};
+use crate::sim_clock::SimClock;
+use crate::vault_cli::DEFAULT_DATA_DIR;
+
+/// The AMSO commands (flattened into the top-level command list).
+#[derive(Subcommand, Debug)]
+pub enum AmsoCommand {
+    /// A head-end and simulated meters on loopback for a simulated week: PANA, UKMF keys,
+    /// C12.22 with EAX′, re-authentication, an outage with backfill, demand response, a remote
+    /// disconnect and reconnect; readings kept as secret shares. Leaves a data directory to
+    /// query with `readings`, `events`, `bill`, `totals`.
+    Demo {
+        /// Number of meters.
+        #[arg(long, default_value_t = 1000)]
+        meters: u64,
+        /// Simulated days.
+        #[arg(long, default_value_t = 7)]
+        days: u64,
+        /// Real seconds per simulated day.
+        #[arg(long, default_value_t = 4.0)]
+        day_secs: f64,
+        /// Data directory (a previous demo's is replaced; any other directory is refused).
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Datagram loss on the meters' links, each direction (0.0–0.5).
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+        /// Number of regions.
+        #[arg(long, default_value_t = 10)]
+        regions: u32,
+        /// Write the meters' traffic to this pcap file (open it in Wireshark with the key log).
+        #[arg(long)]
+        pcap: Option<PathBuf>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run the head-end alone: PAA, C12.22 host, durable ingest into the vault, backfill.
+    Headend {
+        /// Data directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// PANA address.
+        #[arg(long, default_value = "127.0.0.1:716")]
+        paa: SocketAddr,
+        /// C12.22 address.
+        #[arg(long, default_value = "127.0.0.1:1153")]
+        host: SocketAddr,
+        /// Number of meters served (serials 0..N, simulator credentials under --seed).
+        #[arg(long, default_value_t = 1000)]
+        meters: u64,
+        /// Seed of the simulated meters' PSKs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of regions.
+        #[arg(long, default_value_t = 10)]
+        regions: u32,
+        /// PANA session lifetime, seconds.
+        #[arg(long, default_value_t = 3600.0)]
+        lifetime: f64,
+        /// Key grace period, seconds.
+        #[arg(long, default_value_t = 60.0)]
+        grace: f64,
+        /// Simulated clock: simulated seconds since 1970 at --real-start-ms.
+        #[arg(long, default_value_t = demo::DEMO_START)]
+        sim_start: u64,
+        /// Simulated clock: real milliseconds since 1970 at which it reads --sim-start
+        /// (default: now).
+        #[arg(long)]
+        real_start_ms: Option<u64>,
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Seconds (meter time) an interval may take to arrive before it is backfilled.
+        #[arg(long, default_value_t = 7200)]
+        settle: i64,
+    },
+    /// The head-end's event log (sessions, key rollovers, registrations, gaps, commands).
+    Events {
+        /// Data directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Only this meter.
+        #[arg(long)]
+        meter: Option<u64>,
+        /// Only this kind (session, rekey, registered, gap, backfill-read, backfilled, command,
+        /// ack, nack, command-lost, start, stop).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Newest events shown at most.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+/// Runs an AMSO command.
+///
+/// # Errors
+/// When the command fails.
+pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AmsoCommand::Demo {
+            meters,
+            days,
+            day_secs,
+            data,
+            loss,
+            regions,
+            pcap,
+            quiet,
+        } => {
+            let options = DemoOptions {
+                meters,
+                days,
+                day_secs,
+                data,
+                loss: loss.clamp(0.0, 0.5),
+                regions,
+                pcap,
+                progress: !quiet,
+                ..DemoOptions::default()
+            };
+            let report = demo::run(options).await?;
+            println!("{}", report.summary);
+            let complete = report.stored_intervals == report.expected_intervals
+                && report.verified_meters.0 == report.verified_meters.1;
+            Ok(if complete {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        AmsoCommand::Headend {
+            data,
+            paa,
+            host,
+            meters,
+            seed,
+            regions,
+            lifetime,
+            grace,
+            sim_start,
+            real_start_ms,
+            speed,
+            settle,
+        } => {
+            let mut clock = SimClock::starting_now(sim_start, speed);
+            if let Some(ms) = real_start_ms {
+                clock.real_start_ms = ms;
+            }
+            let options = HeadendOptions {
+                data: DataDir::new(data),
+                paa,
+                host,
+                meters: 0..meters,
+                seed,
+                regions,
+                session_lifetime: Duration::from_secs_f64(lifetime.max(1.0)),
+                grace: Duration::from_secs_f64(grace.max(0.0)),
+                clock,
+                epoch: i64::try_from(sim_start).unwrap_or(0),
+                settle_s: settle,
+                commands: Vec::new(),
+                batch: 4_096,
+            };
+            let (stop_tx, stop_rx) = watch::channel(false);
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = stop_tx.send(true);
+            });
+            eprintln!("head-end: PANA on {paa}, C12.22 on {host}; Ctrl-C stops");
+            let stats = run_headend(options, HeadendProgress::default(), stop_rx).await?;
+            eprintln!("{stats:?}");
+            Ok(ExitCode::SUCCESS)
+        }
+        AmsoCommand::Events {
+            data,
+            meter,
+            kind,
+            limit,
+        } => {
+            let path = DataDir::new(&data).events_path();
+            anyhow::ensure!(path.exists(), "no event log at {}", path.display());
+            for e in read_events(&path, meter, kind.as_deref(), limit)? {
+                let t = gridguard_vault::time::format_utc(i64::try_from(e.sim_time).unwrap_or(0));
+                let meter = e.meter.map_or("-".to_string(), |m| m.to_string());
+                println!("{t}  {meter:>7}  {:<13} {}", e.kind, e.detail);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
