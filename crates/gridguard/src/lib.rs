@@ -11,3 +11,4 @@ pub mod pana_paa;
 pub mod pana_pac;
 pub mod simulate;
 pub mod udp_driver;
+pub mod vault_cli;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gridguard::aaa::{EapAaa, Outcome};
-use gridguard::{demo, eap_client, udp_driver};
+use gridguard::{eap_client, radius_crowd, udp_driver};
 use gridguard_eap::{MemoryCredentials, Psk};
 use gridguard_radius::{AsyncClient, ClientConfig, Server, ServerConfig};
 use rand::rngs::StdRng;
@@ -30,8 +30,13 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Pana(gridguard::pana_cli::PanaCommand),
-    /// Authenticate a crowd of simulated meters against an in-process server on loopback.
-    Demo {
+    #[command(flatten)]
+    Vault(gridguard::vault_cli::VaultCommand),
+    #[command(flatten)]
+    Amso(gridguard::amso_cli::AmsoCommand),
+    /// Authenticate a crowd of simulated meters with EAP-PSK over RADIUS against an
+    /// in-process AAA server on loopback.
+    RadiusCrowd {
         /// Number of simulated meters.
         #[arg(long, default_value_t = 1000)]
         meters: usize,
@@ -121,11 +126,15 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Pana(pana) => gridguard::pana_cli::run(pana).await,
-        Command::Demo {
+        Command::Vault(vault) => {
+            tokio::task::spawn_blocking(move || gridguard::vault_cli::run(vault)).await?
+        }
+        Command::Amso(command) => gridguard::amso_cli::run(command).await,
+        Command::RadiusCrowd {
             meters,
             concurrency,
         } => {
-            let report = demo::run(meters, concurrency, true).await?;
+            let report = radius_crowd::run(meters, concurrency, true).await?;
             println!(
                 "{} of {} meters authenticated (EAP-PSK over RADIUS, MSK checked) in {:.2} s: {:.0} authentications/s; {} failed",
                 report.succeeded,

@@ -24,9 +24,10 @@ mod vault;
 pub use error::{Result, VaultError};
 pub use scheme::{Modulus, SchemeSpec, ShareScheme};
 pub use store::{Granularity, ShareStore};
-pub use time::{Month, TimeRange, TouCalendar};
+pub use time::{Month, ParseDateError, TimeRange, TouCalendar};
 pub use vault::combine;
 pub use vault::{
-    Bill, BillLine, Caller, CheckReport, IngestReceipt, Integrity, Reading, RegionTotal,
-    RegionTotals, RepairReport, StoreConfig, StoreState, StoreStatus, Vault, VaultConfig,
+    Bill, BillLine, Caller, CheckReport, IngestReceipt, Integrity, MeterReadings, Reading,
+    RegionTotal, RegionTotals, RepairReport, StoreConfig, StoreState, StoreStatus, Vault,
+    VaultConfig,
 };

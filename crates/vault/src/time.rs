@@ -82,6 +82,128 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// The civil date `(year, month, day)` of a day count from 1970-01-01 (proleptic Gregorian).
+fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153; // March = 0
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    // Both are in range by construction (1..=31, 1..=12).
+    (year, month.clamp(1, 12) as u8, day.clamp(1, 31) as u8)
+}
+
+/// Formats a unix time (seconds) as `YYYY-MM-DD HH:MM` UTC.
+pub fn format_utc(t: i64) -> String {
+    let days = t.div_euclid(DAY_SECS);
+    let secs = t.rem_euclid(DAY_SECS);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+/// Formats the UTC day of a unix time as `YYYY-MM-DD`.
+pub fn format_day(t: i64) -> String {
+    let (y, m, d) = civil_from_days(t.div_euclid(DAY_SECS));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A date or month that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a valid {expected}")]
+pub struct ParseDateError {
+    /// The text given.
+    pub text: String,
+    /// What was expected (`YYYY-MM` or `YYYY-MM-DD`).
+    pub expected: &'static str,
+}
+
+fn parse_parts(s: &str, parts: usize, expected: &'static str) -> Result<Vec<i64>, ParseDateError> {
+    let err = || ParseDateError {
+        text: s.to_string(),
+        expected,
+    };
+    let v: Vec<i64> = s
+        .split('-')
+        .map(|p| {
+            if p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                Err(err())
+            } else {
+                p.parse().map_err(|_| err())
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    if v.len() == parts {
+        Ok(v)
+    } else {
+        Err(err())
+    }
+}
+
+impl std::str::FromStr for Month {
+    type Err = ParseDateError;
+
+    /// Parses `YYYY-MM`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const EXPECTED: &str = "month (YYYY-MM)";
+        let v = parse_parts(s, 2, EXPECTED)?;
+        let (year, month) = match v.as_slice() {
+            [y, m] => (*y, *m),
+            _ => (0, 0),
+        };
+        i32::try_from(year)
+            .ok()
+            .zip(u8::try_from(month).ok())
+            .and_then(|(y, m)| Month::new(y, m))
+            .ok_or(ParseDateError {
+                text: s.to_string(),
+                expected: EXPECTED,
+            })
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl TimeRange {
+    /// The UTC day `YYYY-MM-DD`.
+    pub fn parse_day(s: &str) -> Result<TimeRange, ParseDateError> {
+        const EXPECTED: &str = "day (YYYY-MM-DD)";
+        let v = parse_parts(s, 3, EXPECTED)?;
+        let err = || ParseDateError {
+            text: s.to_string(),
+            expected: EXPECTED,
+        };
+        let [y, m, d] = v.as_slice() else {
+            return Err(err());
+        };
+        if !(1..=12).contains(m) || *d < 1 {
+            return Err(err());
+        }
+        let days = days_from_civil(*y, *m, *d);
+        // Reject days past the end of the month (2026-02-30).
+        if civil_from_days(days) != (*y, *m as u8, *d as u8) {
+            return Err(err());
+        }
+        Ok(TimeRange::day_of(days * DAY_SECS))
+    }
+}
+
 impl Month {
     /// The month `year-month`; `None` unless `month` is 1..=12.
     pub fn new(year: i32, month: u8) -> Option<Self> {
@@ -169,6 +291,29 @@ mod tests {
         assert_eq!(cal.tier_at(15 * 3600 + 900), 5);
         assert_eq!(cal.tier_at(15 * 3600 + 1800), 0);
         assert_eq!(cal.intervals(TimeRange::new(0, DAY_SECS)).len(), 96);
+    }
+
+    #[test]
+    fn dates_parse_and_format() {
+        let m: Month = "2026-10".parse().unwrap();
+        assert_eq!(m, Month::new(2026, 10).unwrap());
+        assert_eq!(m.to_string(), "2026-10");
+        assert!("2026-13".parse::<Month>().is_err());
+        assert!("2026-1x".parse::<Month>().is_err());
+        assert!("2026".parse::<Month>().is_err());
+        // 2026-10-05T00:00:00Z = 1791158400.
+        let d = TimeRange::parse_day("2026-10-05").unwrap();
+        assert_eq!(d, TimeRange::new(1_791_158_400, 1_791_158_400 + DAY_SECS));
+        assert_eq!(format_utc(d.start + 13 * 3600 + 900), "2026-10-05 13:15");
+        assert_eq!(format_day(d.start + 5), "2026-10-05");
+        assert!(TimeRange::parse_day("2026-02-29").is_err());
+        assert!(TimeRange::parse_day("2024-02-29").is_ok());
+        assert!(TimeRange::parse_day("2026-10-00").is_err());
+        assert!(TimeRange::parse_day("2026-10-05-1").is_err());
+        for days in [-800_000i64, -1, 0, 59, 10_957, 20_000, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
+        }
     }
 
     #[test]

@@ -72,6 +72,15 @@ pub enum SumQuery {
         /// Intervals covered.
         range: TimeRange,
     },
+    /// One meter's intervals, each interval its own group, so each group's sum is the share of
+    /// a single reading. Group key: `(interval start, 0)`. The vault asks this only for
+    /// callers holding the household-data permission ([`crate::Vault::readings`]).
+    MeterIntervals {
+        /// The meter.
+        meter: u64,
+        /// Intervals covered.
+        range: TimeRange,
+    },
 }
 
 /// One independent share store (one operator, one location, one set of credentials).

@@ -207,6 +207,14 @@ pub(crate) fn sum_query(d: Dialect, layout: &StoreLayout, q: &SumQuery) -> (Stri
                 vec![range.start, range.end],
             )
         }
+        SumQuery::MeterIntervals { meter, range } => (
+            format!(
+                "SELECT s.interval_start, CAST(0 AS BIGINT), COUNT(*), CAST(1 AS BIGINT){sums} FROM shares s \
+                 WHERE {in_range} AND s.meter = {} GROUP BY s.interval_start ORDER BY s.interval_start",
+                d.ph(3)
+            ),
+            vec![range.start, range.end, super::record::to_sql(meter)],
+        ),
     }
 }
 

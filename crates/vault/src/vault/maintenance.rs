@@ -96,6 +96,20 @@ impl Vault {
         let n = self.slots.len();
         let all: Vec<usize> = (0..n).collect();
         let mut refreshed = 0u64;
+        // Only the part of the range that holds data is walked (the range may be
+        // `TimeRange::ALL`).
+        let extent = {
+            let slot = self.slots.first_mut().ok_or(VaultError::NoSuchStore(0))?;
+            let store = slot.store.as_mut().ok_or(VaultError::NoSuchStore(0))?;
+            match store.extent() {
+                Ok(e) => e,
+                Err(e) => return Err(slot.store_err(e)),
+            }
+        };
+        let Some(extent) = extent else {
+            return Ok(0);
+        };
+        let range = TimeRange::new(range.start.max(extent.start), range.end.min(extent.end));
         for step in range.chunks(STEP_SECS) {
             let keys = {
                 let slot = self.slots.first_mut().ok_or(VaultError::NoSuchStore(0))?;
@@ -385,21 +399,41 @@ impl Vault {
         })
     }
 
-    /// Every store's state without comparing sums.
+    /// Every store's state and share row count (when reachable), without comparing sums.
     pub fn status(&mut self) -> Vec<StoreStatus> {
         let _ = self.ensure_available();
         self.slots
-            .iter()
-            .map(|s| StoreStatus {
-                index: s.index,
-                location: s.location.clone(),
-                state: match (&s.health, s.pending) {
+            .iter_mut()
+            .map(|s| {
+                let state = match (&s.health, s.pending) {
                     (Health::Healthy, false) => StoreState::Healthy,
                     (Health::Healthy, true) => StoreState::CatchingUp,
                     (Health::Lost, _) => StoreState::Lost,
                     (Health::Down(e), _) => StoreState::Unavailable(e.clone()),
-                },
-                rows: None,
+                };
+                let rows = match (&state, s.store.as_mut()) {
+                    (StoreState::Unavailable(_), _) | (_, None) => None,
+                    (_, Some(store)) => store.count().ok(),
+                };
+                StoreStatus {
+                    index: s.index,
+                    location: s.location.clone(),
+                    state,
+                    rows,
+                }
+            })
+            .collect()
+    }
+
+    /// Share rows waiting in each store's outbox (index by store).
+    pub fn outbox_rows(&mut self) -> Result<Vec<u64>> {
+        self.slots
+            .iter_mut()
+            .map(|s| {
+                s.outbox.count().map_err(|source| VaultError::Outbox {
+                    store: s.index,
+                    source,
+                })
             })
             .collect()
     }

@@ -7,7 +7,7 @@ mod query;
 
 pub use ingest::{IngestReceipt, Reading};
 pub use maintenance::{CheckReport, RepairReport, StoreState, StoreStatus};
-pub use query::{Bill, BillLine, Caller, Integrity, RegionTotal, RegionTotals};
+pub use query::{Bill, BillLine, Caller, Integrity, MeterReadings, RegionTotal, RegionTotals};
 
 use std::fmt;
 use std::path::PathBuf;

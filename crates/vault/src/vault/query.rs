@@ -1,6 +1,9 @@
 //! Aggregates: billing determinants per household and TOU tier, and regional totals.
 
+use std::collections::BTreeMap;
+
 use super::combine::{combine, Combined};
+use super::Reading;
 use super::{parallel, Vault};
 use crate::error::{Result, VaultError};
 use crate::store::{Granularity, GroupSum, SumQuery};
@@ -89,6 +92,19 @@ pub struct RegionTotal {
 pub struct RegionTotals {
     /// Ordered by region, then start.
     pub rows: Vec<RegionTotal>,
+    /// Cross-store check result.
+    pub integrity: Integrity,
+}
+
+/// One meter's interval readings, reconstructed from the shares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeterReadings {
+    /// The meter.
+    pub meter: u64,
+    /// The time range asked for.
+    pub range: TimeRange,
+    /// The readings stored in the range, ordered by interval start.
+    pub readings: Vec<Reading>,
     /// Cross-store check result.
     pub integrity: Integrity,
 }
@@ -206,6 +222,93 @@ impl Vault {
             rows,
             integrity: integrity(used, &combined),
         })
+    }
+}
+
+impl Vault {
+    /// One meter's interval readings over `range`, each reconstructed from the shares. Needs
+    /// the household-data permission: this is the only query that reconstructs single
+    /// readings. Every ready store is asked in parallel; the answers are compared as for any
+    /// aggregate, so a store that returns a wrong share is named in
+    /// [`Integrity::lying_stores`] and left out.
+    pub fn readings(
+        &mut self,
+        meter: u64,
+        range: TimeRange,
+        caller: &Caller,
+    ) -> Result<MeterReadings> {
+        if !caller.may_see_households() {
+            return Err(VaultError::HouseholdDataRequired);
+        }
+        let (used, answers) = self.gather(&SumQuery::MeterIntervals { meter, range })?;
+        let combined = combine(&*self.scheme, &answers, true, |_, _, _| Ok(true))?;
+        let mut readings: Vec<Reading> = combined
+            .totals
+            .iter()
+            .map(|t| Reading {
+                meter,
+                interval_start: t.k0,
+                wh: t.value,
+            })
+            .collect();
+        readings.sort_by_key(|r| r.interval_start);
+        Ok(MeterReadings {
+            meter,
+            range,
+            readings,
+            integrity: integrity(used, &combined),
+        })
+    }
+
+    /// Which `(meter, interval)` keys are stored in `range`: for each meter, its interval
+    /// starts in ascending order. Only public metadata (which meter reported when, which every
+    /// store sees) is read, from the first ready store that answers; no share is read and
+    /// nothing is reconstructed, so no permission is needed. Meant for gap detection, e.g. by
+    /// a head-end after a restart. A store that fails is marked down and the next one asked.
+    pub fn stored_intervals(&mut self, range: TimeRange) -> Result<BTreeMap<u64, Vec<i64>>> {
+        let keys = self.stored_keys(range)?;
+        let mut out: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+        // The store returns keys ordered by (interval, meter): each meter's list is sorted.
+        for (meter, start) in keys {
+            out.entry(meter).or_default().push(start);
+        }
+        Ok(out)
+    }
+
+    /// How many intervals each meter has stored in `range` (public metadata, read like
+    /// [`Vault::stored_intervals`]).
+    pub fn count_intervals(&mut self, range: TimeRange) -> Result<BTreeMap<u64, u64>> {
+        let keys = self.stored_keys(range)?;
+        let mut out: BTreeMap<u64, u64> = BTreeMap::new();
+        for (meter, _) in keys {
+            *out.entry(meter).or_default() += 1;
+        }
+        Ok(out)
+    }
+
+    fn stored_keys(&mut self, range: TimeRange) -> Result<Vec<(u64, i64)>> {
+        self.ensure_available()?;
+        let ready = self.ready();
+        let mut last = None;
+        for i in ready {
+            let Some(slot) = self.slots.get_mut(i) else {
+                continue;
+            };
+            let Some(store) = slot.store.as_mut() else {
+                continue;
+            };
+            match store.keys(range) {
+                Ok(k) => return Ok(k),
+                Err(e) => {
+                    slot.mark_down(&e);
+                    last = Some(slot.store_err(e));
+                }
+            }
+        }
+        Err(last.unwrap_or(VaultError::NotEnoughStores {
+            needed: 1,
+            available: 0,
+        }))
     }
 }
 

@@ -101,6 +101,32 @@ pub fn assert_matches_plaintext(
             "regional totals differ under {spec} by {g:?}"
         );
     }
+    // Single readings (household-data permission) and the stored keys (public metadata).
+    let mut keys: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    for r in readings {
+        keys.entry(r.meter).or_default().push(r.interval_start);
+    }
+    keys.values_mut().for_each(|k| k.sort_unstable());
+    assert_eq!(v.stored_intervals(month().range()).unwrap(), keys);
+    let counts: BTreeMap<u64, u64> = keys.iter().map(|(&m, k)| (m, k.len() as u64)).collect();
+    assert_eq!(v.count_intervals(month().range()).unwrap(), counts);
+    for &meter in keys.keys().take(2) {
+        let got = v
+            .readings(meter, month().range(), &Caller::with_household_data())
+            .unwrap();
+        let mut want: Vec<(i64, u64)> = readings
+            .iter()
+            .filter(|r| r.meter == meter)
+            .map(|r| (r.interval_start, r.wh))
+            .collect();
+        want.sort_unstable();
+        let got_pairs: Vec<(i64, u64)> = got
+            .readings
+            .iter()
+            .map(|r| (r.interval_start, r.wh))
+            .collect();
+        assert_eq!(got_pairs, want, "readings of meter {meter} under {spec}");
+    }
 }
 
 /// Ingests readings and checks every aggregate against plaintext.
@@ -391,6 +417,10 @@ pub fn permissions(b: &mut dyn Backend, readings: &[Reading]) {
     let outsider = Caller::aggregates_only();
     assert!(matches!(
         v.bill(month(), &outsider),
+        Err(VaultError::HouseholdDataRequired)
+    ));
+    assert!(matches!(
+        v.readings(1, month().range(), &outsider),
         Err(VaultError::HouseholdDataRequired)
     ));
     // Put one meter alone in region 99.
