@@ -12,7 +12,8 @@
 //! checks user names and salted password hashes, locks out after repeated failures and logs
 //! every attempt. The meter exposes its data as ANSI C12.19 tables ([`tables`]) through
 //! [`Meter::read_table`] and takes procedures through [`Meter::write_table`], for a C12.22
-//! layer to serve. Demand response ([`demand_response`], manufacturer procedure MP1) sheds a
+//! layer to serve. [`Meter::save`] and [`Meter::restore`] carry the non-volatile state
+//! across a reboot ([`nvram`]). Demand response ([`demand_response`], manufacturer procedure MP1) sheds a
 //! share of the household's load during a window; the interval upload
 //! ([`tables::upload`]) is what the meter pushes to the head-end.
 //!
@@ -31,7 +32,7 @@
 //!
 //! # Memory
 //!
-//! A meter is `size_of::<Meter>()` (about 700 bytes) plus its load profile (about one byte per
+//! A meter is `size_of::<Meter>()` (about 740 bytes) plus its load profile (about one byte per
 //! interval for a home without solar, about 1.4 with solar: 3 to 4.2 KiB for 30 days) plus
 //! 30 small allocations; `examples/footprint.rs` measures about 5.6 KiB of resident memory
 //! per meter after 30 simulated days (the raw profile bytes, its anchor, about 3.2 KiB). The
@@ -40,7 +41,8 @@
 //!
 //! # Limits of the model
 //!
-//! One season and no holidays in the TOU calendar; no self-reads, no coincident values, no
+//! One demand-response event at a time (a new one replaces it). One season and no holidays
+//! in the TOU calendar; no self-reads, no coincident values, no
 //! cumulative demand; no event log tables (ST74–ST76); reads are not access-controlled here
 //! (the C12.22 layer authenticates requests; the optical port gives sessions with levels for
 //! a C12.18 driver to enforce).

@@ -120,6 +120,8 @@ pub struct LoadProfile {
     cur: Vec<u8>,
     /// Sequence number of the block being filled (or of the next block if none).
     cur_seq: u32,
+    /// Intervals ever recorded (dropped ones included).
+    recorded: u64,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u32) {
@@ -221,6 +223,36 @@ impl LoadProfile {
         }
         encode(&mut self.cur, delivered, received, flags);
         self.cur_len += 1;
+        self.recorded = self.recorded.wrapping_add(1);
+    }
+
+    /// Intervals recorded since the profile began, those the ring has dropped included: a
+    /// counter that a driver can keep to find the intervals closed since it last looked
+    /// ([`LoadProfile::newest`]), whatever the clock did in between.
+    pub fn recorded(&self) -> u64 {
+        self.recorded
+    }
+
+    /// The newest `n` intervals held (fewer if the ring holds fewer), oldest first in ring
+    /// order; only the blocks needed are decoded.
+    pub fn newest(&self, n: usize) -> Vec<Interval> {
+        let mut parts: Vec<Vec<Interval>> = Vec::new();
+        let mut left = n;
+        let stored = self
+            .sealed
+            .iter()
+            .map(|s| (s.start, s.len, &s.data[..]))
+            .chain((self.cur_len > 0).then_some((self.cur_start, self.cur_len, &self.cur[..])));
+        for (start, len, data) in stored.rev() {
+            if left == 0 {
+                break;
+            }
+            let mut iv = decode(data, start, len, 0).intervals;
+            let skip = iv.len().saturating_sub(left);
+            left -= iv.len() - skip;
+            parts.push(iv.split_off(skip));
+        }
+        parts.into_iter().rev().flatten().collect()
     }
 
     fn seal(&mut self) {
@@ -363,10 +395,11 @@ fn well_formed(data: &[u8], len: u8) -> bool {
 
 impl LoadProfile {
     /// Appends the ring to saved meter state: the sequence number of the block being filled,
-    /// the sealed blocks, then the block being filled, each as start (UINT64), number of
+    /// the count of intervals recorded, the sealed blocks, then the block being filled, each as start (UINT64), number of
     /// intervals (UINT8), byte length (UINT16) and the compact bytes.
     pub(crate) fn save(&self, w: &mut Writer) {
         w.u32(self.cur_seq);
+        w.u64(self.recorded);
         w.u8(self.sealed.len() as u8);
         let mut block = |start: u64, len: u8, data: &[u8]| {
             w.u64(start);
@@ -386,6 +419,8 @@ impl LoadProfile {
     pub(crate) fn restore(r: &mut Reader<'_>) -> Result<LoadProfile, TableError> {
         let bad = |at: usize, what: &'static str| TableError::BadValue { at, what };
         let cur_seq = r.u32()?;
+        let recorded_at = r.pos();
+        let recorded = r.u64()?;
         let at = r.pos();
         let n = usize::from(r.u8()?);
         if n >= BLOCKS {
@@ -428,13 +463,18 @@ impl LoadProfile {
         if n > 0 && cur_len == 0 {
             return Err(bad(at, "empty block being filled after sealed blocks"));
         }
-        Ok(LoadProfile {
+        let lp = LoadProfile {
             sealed,
             cur_start,
             cur_len,
             cur: cur.to_vec(),
             cur_seq,
-        })
+            recorded,
+        };
+        if (lp.len() as u64) > recorded {
+            return Err(bad(recorded_at, "intervals recorded (fewer than held)"));
+        }
+        Ok(lp)
     }
 }
 
@@ -492,6 +532,23 @@ mod tests {
         assert_eq!(lp.block_count(), BLOCKS);
         assert_eq!(lp.len(), 2_880 - 96 + 1);
         assert_eq!(lp.blocks().first().unwrap().seq, 4);
+    }
+
+    #[test]
+    fn newest_is_the_tail_and_recorded_counts_dropped_intervals() {
+        let mut lp = LoadProfile::new();
+        assert!(lp.newest(3).is_empty());
+        for i in 0..31 * 96 + 40u64 {
+            // A clock change every 500 intervals starts a short block.
+            let start = if i % 500 == 499 { i + 7 } else { i } * INTERVAL_S;
+            lp.push(start, (i % 300) as u32, 0, IntervalFlags::NONE);
+        }
+        assert_eq!(lp.recorded(), 31 * 96 + 40);
+        let all = lp.intervals();
+        for n in [0, 1, 40, 41, 96, 97, 500, all.len(), all.len() + 5] {
+            let tail = &all[all.len() - n.min(all.len())..];
+            assert_eq!(lp.newest(n), tail, "n = {n}");
+        }
     }
 
     #[test]

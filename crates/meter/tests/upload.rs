@@ -83,9 +83,13 @@ proptest! {
         prop_assert_eq!(back.end(), first_start + 900 * ivs.len() as u64);
     }
 
-    /// Random bytes: an error or an upload that re-encodes to exactly those bytes.
+    /// Random bytes (half of them behind a valid `START`): an error or an upload that
+    /// re-encodes to exactly those bytes.
     #[test]
-    fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..120)) {
+    fn random_bytes_never_panic(mut data in proptest::collection::vec(any::<u8>(), 0..120), header in any::<bool>()) {
+        if header && data.len() >= 5 {
+            data[..5].copy_from_slice(&[26, 11, 25, 15, 45]);
+        }
         if let Ok(u) = IntervalUpload::parse(&data) {
             prop_assert_eq!(u.to_bytes(), data);
         }
@@ -139,6 +143,34 @@ proptest! {
             carried.extend(back.intervals);
         }
         prop_assert_eq!(carried, expected);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The intervals closed after a count was taken are the tail of the profile, also
+    /// across clock changes both ways.
+    #[test]
+    fn intervals_since_a_count_survive_clock_changes(
+        seed in any::<u64>(),
+        steps in proptest::collection::vec((1u64..20_000, -7_200i64..7_200), 1..12),
+    ) {
+        let mut m = busy_meter(seed);
+        let mut t = m.now();
+        for (gap, clock) in steps {
+            let count = m.intervals_recorded();
+            t += gap;
+            m.advance(t).unwrap();
+            if clock != 0 {
+                let mt = (m.meter_time() as i64 + clock) as u64;
+                m.set_clock(t, mt).unwrap();
+            }
+            let new = m.intervals_since(count);
+            let all = m.load_profile().intervals();
+            prop_assert_eq!(new.len() as u64, m.intervals_recorded() - count);
+            prop_assert_eq!(&new[..], &all[all.len() - new.len()..]);
+        }
     }
 }
 

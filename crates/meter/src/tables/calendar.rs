@@ -6,7 +6,7 @@
 //! `NBR_TIER_SWITCHES` UINT16, `CALENDAR_TBL_SIZE` UINT16 (bytes of ST54).
 //!
 //! **ST52** `CLOCK_TBL`, 7 bytes: `CLOCK_CALENDAR` LTIME_DATE, `TIME_DATE_QUAL` (bits 0–2
-//! `DAY_OF_WEEK`, 0 = Sunday; no DST, local time).
+//! `DAY_OF_WEEK`, 0 = Sunday; no DST, local time: bits 3–7 zero).
 //!
 //! **ST54** `CALENDAR_TBL`: no recurring or non-recurring dates (this model has no holidays
 //! or seasons), then `TIER_SWITCHES`, 3 bytes each: a UINT16 bit field (`NEW_TIER` bits 0–2,
@@ -41,17 +41,19 @@ pub fn clock(t: u64) -> Vec<u8> {
     w.0
 }
 
-/// Decodes ST52: the meter time it carries (the day of week must agree with the date).
+/// Decodes ST52: the meter time it carries. `TIME_DATE_QUAL` must be what this meter writes:
+/// the day of week of the date and no other flag (no DST, local time), so an accepted table
+/// re-encodes byte for byte.
 pub fn parse_clock(data: &[u8]) -> Result<u64, TableError> {
     let mut r = Reader::new(data);
     let t = r.ltime()?;
     let at = r.pos();
     let qual = r.u8()?;
     r.finish()?;
-    if t != 0 && qual & 0x07 != weekday(t) {
+    if qual != weekday(t) {
         return Err(TableError::BadValue {
             at,
-            what: "DAY_OF_WEEK",
+            what: "TIME_DATE_QUAL (day of week, no other flag)",
         });
     }
     Ok(t)

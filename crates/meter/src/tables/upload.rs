@@ -143,6 +143,22 @@ impl Meter {
         self.load_profile().intervals_between(from, to)
     }
 
+    /// Load-profile intervals closed since installation (those the ring has dropped
+    /// included): keep it after an upload, and [`Meter::intervals_since`] gives the intervals
+    /// closed after, however the clock moved meanwhile.
+    pub fn intervals_recorded(&self) -> u64 {
+        self.load_profile().recorded()
+    }
+
+    /// The intervals closed after [`Meter::intervals_recorded`] returned `recorded` (at most
+    /// the ring's 30 days), oldest first in ring order: unlike a range of start times this
+    /// also catches the intervals after a backward clock change, whose starts repeat.
+    pub fn intervals_since(&self, recorded: u64) -> Vec<Interval> {
+        let n = self.intervals_recorded().saturating_sub(recorded);
+        self.load_profile()
+            .newest(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     /// The upload of the intervals closed in `[from, to)` (meter time), one per consecutive
     /// run (usually one).
     pub fn upload_between(&self, from: u64, to: u64) -> Vec<IntervalUpload> {
