@@ -7,7 +7,8 @@
 //! * [`acse`] — `AcseApdu::parse` / `emit` (byte-exact).
 //! * [`epsem`] — `Epsem::parse` / `emit`, services, response codes.
 //! * [`security`] — `seal_apdu` / `open_apdu`, canonical cleartext, `Association`, `KeyLookup`.
-//! * [`pcap`] — a tiny pcap writer (LINKTYPE_RAW IPv4/UDP) for opening traffic in Wireshark.
+//! * [`pcap`] — a tiny pcap writer (LINKTYPE_RAW, IPv4 UDP datagrams and TCP segments) for
+//!   opening traffic in Wireshark.
 #![forbid(unsafe_code)]
 
 pub mod acse;

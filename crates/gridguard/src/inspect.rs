@@ -3,7 +3,16 @@
 //! session's PANA_AUTH_KEY the way RFC 5191 §5.3 says (from the captured I_PAR, I_PAN, nonces
 //! and Key-Id) and checks every AUTH AVP: `ok` or `BAD`.
 //!
+//! It also decodes ANSI C12.22 on UDP and TCP port 1153 ([`c1222`]; TCP streams are
+//! reassembled by [`tcp`]) and, given C12.22 keys from a UKMF key log, verifies and decrypts
+//! every message: `MAC ok`, `MAC BAD` or `no key`.
+//!
 //! Capture files are untrusted input: every parse is checked, nothing here panics on bytes.
+
+#[path = "inspect_c1222.rs"]
+pub mod c1222;
+#[path = "inspect_tcp.rs"]
+pub mod tcp;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -12,6 +21,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use gridguard_c1222::{ObjectId, C1222_PORT};
 use gridguard_pana::{
     derive_auth_key, AuthKey, Flags, IntegrityAlgorithm, KeyInputs, Message, MessageType,
     PrfAlgorithm, PANA_PORT,
@@ -19,6 +29,9 @@ use gridguard_pana::{
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::DataLink;
+
+use self::c1222::{describe, C1222Inspector, C1222Key, C1222Message, MacCheck, Transport};
+use self::tcp::Endpoint;
 
 /// The RADIUS authentication port.
 const RADIUS_PORT: u16 = 1812;
@@ -56,8 +69,11 @@ pub struct Inspection {
     pub pana: usize,
     /// RADIUS messages seen.
     pub radius: usize,
-    /// Datagrams on the PANA or RADIUS port that did not parse.
+    /// Datagrams on the PANA or RADIUS port that did not parse, C12.22 APDUs that did not
+    /// decode, and TCP streams on the C12.22 port that are not C12.22.
     pub undecodable: usize,
+    /// The C12.22 messages, in capture order.
+    pub c1222: Vec<C1222Message>,
 }
 
 impl Inspection {
@@ -65,6 +81,44 @@ impl Inspection {
     pub fn count(&self, check: AuthCheck) -> usize {
         self.lines.iter().filter(|l| l.auth == check).count()
     }
+
+    /// Number of C12.22 messages whose MAC check matches `pred` (for example
+    /// `|m| *m == MacCheck::Ok`).
+    pub fn c1222_count(&self, pred: impl Fn(&MacCheck) -> bool) -> usize {
+        self.c1222.iter().filter(|m| pred(&m.mac)).count()
+    }
+}
+
+/// The keys `inspect` verifies with.
+#[derive(Default)]
+pub struct InspectKeys {
+    /// PANA MSKs (AUTH AVPs).
+    pub msks: Vec<Vec<u8>>,
+    /// C12.22 keys by key id (from a UKMF key log, see [`c1222::keylog_c1222_keys`]).
+    pub c1222: Vec<C1222Key>,
+    /// Base OID against which relative C12.22 AP titles are expanded for the MAC.
+    pub c1222_base_oid: Option<ObjectId>,
+}
+
+impl core::fmt::Debug for InspectKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InspectKeys")
+            .field("msks", &self.msks.len())
+            .field("c1222", &self.c1222.len())
+            .field("c1222_base_oid", &self.c1222_base_oid)
+            .finish()
+    }
+}
+
+/// A TCP segment or UDP datagram from a captured frame.
+enum Transported {
+    Udp(Vec<u8>),
+    Tcp {
+        seq: u32,
+        syn: bool,
+        rst: bool,
+        payload: Vec<u8>,
+    },
 }
 
 /// What a session's key derivation needs, collected from the capture.
@@ -83,6 +137,7 @@ struct SessionTrack {
 pub struct Inspector {
     msks: Vec<Vec<u8>>,
     sessions: HashMap<u32, SessionTrack>,
+    c1222: C1222Inspector,
     out: Inspection,
 }
 
@@ -145,10 +200,86 @@ fn flag_letters(flags: Flags) -> String {
 impl Inspector {
     /// An inspector verifying AUTH AVPs under keys derived from `msks` (may be empty).
     pub fn new(msks: Vec<Vec<u8>>) -> Self {
-        Inspector {
+        Inspector::with_keys(InspectKeys {
             msks,
+            ..InspectKeys::default()
+        })
+    }
+
+    /// An inspector verifying PANA AUTH AVPs and C12.22 MACs with `keys`.
+    pub fn with_keys(keys: InspectKeys) -> Self {
+        Inspector {
+            c1222: C1222Inspector::new(&keys.c1222, keys.c1222_base_oid),
+            msks: keys.msks,
             sessions: HashMap::new(),
             out: Inspection::default(),
+        }
+    }
+
+    fn head(frame: usize, time: Duration, src: Endpoint, dst: Endpoint) -> String {
+        format!(
+            "{frame:>5} {:>12.6} {}:{} -> {}:{}",
+            time.as_secs_f64(),
+            src.0,
+            src.1,
+            dst.0,
+            dst.1
+        )
+    }
+
+    fn c1222_message(&mut self, time: Duration, msg: C1222Message) {
+        let text = format!(
+            "{} {}",
+            Self::head(msg.frame, time, msg.src, msg.dst),
+            describe(&msg)
+        );
+        if matches!(msg.mac, MacCheck::Undecodable(_)) {
+            self.out.undecodable += 1;
+        }
+        self.out.lines.push(Line {
+            frame: msg.frame,
+            text,
+            auth: AuthCheck::None,
+        });
+        self.out.c1222.push(msg);
+    }
+
+    /// Describes one TCP segment; only the C12.22 port is looked at.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tcp_segment(
+        &mut self,
+        frame: usize,
+        time: Duration,
+        src: Endpoint,
+        dst: Endpoint,
+        seq: u32,
+        syn: bool,
+        rst: bool,
+        payload: &[u8],
+    ) {
+        if src.1 != C1222_PORT && dst.1 != C1222_PORT {
+            return;
+        }
+        let segment = tcp::Segment {
+            seq,
+            syn,
+            rst,
+            payload,
+        };
+        let (messages, error) = self.c1222.tcp_segment(frame, src, dst, &segment);
+        for m in messages {
+            self.c1222_message(time, m);
+        }
+        if let Some(e) = error {
+            self.out.undecodable += 1;
+            self.out.lines.push(Line {
+                frame,
+                text: format!(
+                    "{} C12.22/TCP stream undecodable, skipped until the next SYN: {e}",
+                    Self::head(frame, time, src, dst)
+                ),
+                auth: AuthCheck::None,
+            });
         }
     }
 
@@ -161,18 +292,14 @@ impl Inspector {
         dst: (IpAddr, u16),
         payload: &[u8],
     ) {
-        let head = format!(
-            "{frame:>5} {:>12.6} {}:{} -> {}:{}",
-            time.as_secs_f64(),
-            src.0,
-            src.1,
-            dst.0,
-            dst.1
-        );
+        let head = Self::head(frame, time, src, dst);
         if src.1 == PANA_PORT || dst.1 == PANA_PORT {
             self.pana(frame, head, payload);
         } else if [src.1, dst.1].contains(&RADIUS_PORT) {
             self.radius(frame, head, payload);
+        } else if [src.1, dst.1].contains(&C1222_PORT) {
+            let msg = self.c1222.message(frame, Transport::Udp, src, dst, payload);
+            self.c1222_message(time, msg);
         }
     }
 
@@ -324,11 +451,9 @@ impl Inspector {
     }
 }
 
-/// An address and port.
-type Endpoint = (IpAddr, u16);
 
-/// The UDP datagram inside a captured frame of link type `link`.
-fn udp_of(link: DataLink, data: &[u8]) -> Option<(Endpoint, Endpoint, Vec<u8>)> {
+/// The UDP datagram or TCP segment inside a captured frame of link type `link`.
+fn transport_of(link: DataLink, data: &[u8]) -> Option<(Endpoint, Endpoint, Transported)> {
     let sliced = match link {
         DataLink::ETHERNET => SlicedPacket::from_ethernet(data).ok()?,
         DataLink::LINUX_SLL => SlicedPacket::from_linux_sll(data).ok()?,
@@ -350,7 +475,17 @@ fn udp_of(link: DataLink, data: &[u8]) -> Option<(Endpoint, Endpoint, Vec<u8>)> 
         TransportSlice::Udp(udp) => Some((
             (src, udp.source_port()),
             (dst, udp.destination_port()),
-            udp.payload().to_vec(),
+            Transported::Udp(udp.payload().to_vec()),
+        )),
+        TransportSlice::Tcp(tcp) => Some((
+            (src, tcp.source_port()),
+            (dst, tcp.destination_port()),
+            Transported::Tcp {
+                seq: tcp.sequence_number(),
+                syn: tcp.syn(),
+                rst: tcp.rst(),
+                payload: tcp.payload().to_vec(),
+            },
         )),
         _ => None,
     }
@@ -362,14 +497,44 @@ pub fn inspect_file(path: &Path, msks: Vec<Vec<u8>>) -> anyhow::Result<Inspectio
     inspect_bytes(&data, msks)
 }
 
+/// Reads a pcap or pcapng capture and inspects every PANA, RADIUS and C12.22 message in it.
+pub fn inspect_file_with(path: &Path, keys: InspectKeys) -> anyhow::Result<Inspection> {
+    let data = std::fs::read(path)?;
+    inspect_bytes_with(&data, keys)
+}
+
 /// Inspects a pcap or pcapng capture held in memory.
 pub fn inspect_bytes(data: &[u8], msks: Vec<Vec<u8>>) -> anyhow::Result<Inspection> {
-    let mut inspector = Inspector::new(msks);
+    inspect_bytes_with(
+        data,
+        InspectKeys {
+            msks,
+            ..InspectKeys::default()
+        },
+    )
+}
+
+/// Inspects a pcap or pcapng capture held in memory, with PANA and C12.22 keys.
+pub fn inspect_bytes_with(data: &[u8], keys: InspectKeys) -> anyhow::Result<Inspection> {
+    let mut inspector = Inspector::with_keys(keys);
     let mut frame = 0usize;
     let mut feed = |inspector: &mut Inspector, link: DataLink, time: Duration, bytes: &[u8]| {
         frame += 1;
-        if let Some((src, dst, payload)) = udp_of(link, bytes) {
-            inspector.datagram(frame, time, src, dst, &payload);
+        match transport_of(link, bytes) {
+            Some((src, dst, Transported::Udp(payload))) => {
+                inspector.datagram(frame, time, src, dst, &payload);
+            }
+            Some((
+                src,
+                dst,
+                Transported::Tcp {
+                    seq,
+                    syn,
+                    rst,
+                    payload,
+                },
+            )) => inspector.tcp_segment(frame, time, src, dst, seq, syn, rst, &payload),
+            None => {}
         }
     };
     if data.get(..4) == Some(&[0x0a, 0x0d, 0x0d, 0x0a]) {

@@ -11,7 +11,8 @@ use clap::Subcommand;
 use gridguard_eap::{MemoryCredentials, Psk};
 use gridguard_pana::PaaConfig;
 
-use crate::inspect::{inspect_file, AuthCheck};
+use crate::inspect::c1222::{keylog_c1222_keys, MacCheck};
+use crate::inspect::{inspect_file_with, AuthCheck, InspectKeys};
 use crate::pana_paa::{
     bind_udp, resident_bytes, serve, BackendConfig, PaaAction, PaaOptions, ServeEvent,
 };
@@ -127,16 +128,23 @@ pub enum PanaCommand {
         #[arg(long)]
         write_credentials: Option<PathBuf>,
     },
-    /// Print every PANA, EAP and RADIUS message of a pcap/pcapng capture, one line each.
+    /// Print every PANA, EAP, RADIUS and C12.22 message of a pcap/pcapng capture, one line
+    /// each, verifying PANA AUTH AVPs and C12.22 MACs with the keys given.
     Inspect {
         /// The capture file.
         capture: PathBuf,
         /// An MSK (hex) to verify AUTH AVPs with; repeat for re-authentications.
         #[arg(long)]
         msk: Vec<String>,
-        /// A key log written by `gridguard meter --keylog`: every `MSK <hex>` line is tried.
+        /// A key log; repeat for several files. `MSK <hex>` lines (`gridguard meter
+        /// --keylog`) verify PANA AUTH AVPs; `"<key id>",<key>` lines (the UKMF key log,
+        /// `GRIDGUARD_KEYLOG`, Wireshark's c1222_decryption_table format) verify and decrypt
+        /// C12.22 messages; `#` lines and anything else are skipped.
         #[arg(long)]
-        keylog: Option<PathBuf>,
+        keylog: Vec<PathBuf>,
+        /// Base OID for relative C12.22 AP titles (like Wireshark's c1222.baseoid), dotted.
+        #[arg(long)]
+        c1222_base_oid: Option<String>,
     },
 }
 
@@ -402,18 +410,37 @@ pub async fn run(command: PanaCommand) -> anyhow::Result<ExitCode> {
             capture,
             msk,
             keylog,
+            c1222_base_oid,
         } => {
-            let mut msks = msk
-                .iter()
-                .map(|m| hex::decode(m).context("--msk is not hexadecimal"))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            if let Some(path) = keylog {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading key log {}", path.display()))?;
-                msks.extend(keylog_msks(&text));
+            let mut keys = InspectKeys {
+                msks: msk
+                    .iter()
+                    .map(|m| hex::decode(m).context("--msk is not hexadecimal"))
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+                ..InspectKeys::default()
+            };
+            for path in keylog {
+                let text = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading key log {}", path.display()))?,
+                );
+                keys.msks.extend(keylog_msks(&text));
+                keys.c1222.extend(keylog_c1222_keys(&text));
             }
-            let checking = !msks.is_empty();
-            let found = inspect_file(&capture, msks)
+            if let Some(oid) = c1222_base_oid {
+                let arcs = oid
+                    .split('.')
+                    .map(str::parse::<u64>)
+                    .collect::<Result<Vec<_>, _>>()
+                    .context("--c1222-base-oid is not a dotted OID")?;
+                keys.c1222_base_oid = Some(
+                    gridguard_c1222::ObjectId::from_arcs(&arcs)
+                        .context("--c1222-base-oid is not a valid OID")?,
+                );
+            }
+            let checking = !keys.msks.is_empty();
+            let checking_c1222 = !keys.c1222.is_empty();
+            let found = inspect_file_with(&capture, keys)
                 .with_context(|| format!("reading {}", capture.display()))?;
             for line in &found.lines {
                 println!("{}", line.text);
@@ -428,11 +455,27 @@ pub async fn run(command: PanaCommand) -> anyhow::Result<ExitCode> {
                 bad,
                 found.count(AuthCheck::Unchecked)
             );
-            Ok(if checking && bad > 0 {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
+            let mac_bad =
+                found.c1222_count(|m| matches!(m, MacCheck::Bad | MacCheck::Unverifiable(_)));
+            if !found.c1222.is_empty() {
+                println!(
+                    "{} C12.22 messages; MAC ok {} BAD {} no key {} cleartext {} unverifiable {} undecodable {}",
+                    found.c1222.len(),
+                    found.c1222_count(|m| *m == MacCheck::Ok),
+                    found.c1222_count(|m| *m == MacCheck::Bad),
+                    found.c1222_count(|m| *m == MacCheck::NoKey),
+                    found.c1222_count(|m| *m == MacCheck::Cleartext),
+                    found.c1222_count(|m| matches!(m, MacCheck::Unverifiable(_))),
+                    found.c1222_count(|m| matches!(m, MacCheck::Undecodable(_))),
+                );
+            }
+            Ok(
+                if (checking && bad > 0) || (checking_c1222 && mac_bad > 0) {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
         }
     }
 }
