@@ -373,10 +373,16 @@ impl Meter {
             let seg_end_mt = next_boundary(mt, INTERVAL_S)
                 .min(self.tier_until)
                 .min(dr_edge);
-            let seg_end = now
-                .min(next_boundary(self.sim_now, step))
-                .min(self.to_sim(seg_end_mt));
-            if self.powered && self.switch == SwitchState::Connected {
+            // Without power or with the switch open nothing is integrated, so the model step
+            // does not cut the segment (a long outage costs one segment per interval).
+            let live = self.powered && self.switch == SwitchState::Connected;
+            let step_end = if live {
+                next_boundary(self.sim_now, step)
+            } else {
+                u64::MAX
+            };
+            let seg_end = now.min(step_end).min(self.to_sim(seg_end_mt));
+            if live {
                 let (p, q) = self
                     .household
                     .power(self.seed, self.sim_now / step, self.step_s);

@@ -191,6 +191,25 @@ fn outage_while_down_is_flagged_and_the_ring_is_kept() {
 }
 
 #[test]
+fn forty_days_down_fill_the_ring_with_outage_intervals() {
+    let cfg = config(11);
+    let mut m = Meter::new(cfg, cal(), START);
+    m.advance(START + 86_400 + 450).unwrap();
+    let regs = *m.registers();
+    let saved = m.save();
+    let up = START + 41 * 86_400 + 450;
+    let m = Meter::restore(cfg, cal(), &saved, up).unwrap();
+    assert_eq!(*m.registers(), regs, "no energy while down");
+    let iv = m.load_profile().intervals();
+    assert_eq!(iv.len(), BLOCKS * INTERVALS_PER_BLOCK);
+    assert!(iv
+        .iter()
+        .all(|i| i.flags == IntervalFlags::OUTAGE && i.delivered == 0));
+    assert_eq!(iv.last().unwrap().start, up - 450 - 900);
+    assert_eq!(m.load_profile().recorded(), 41 * 96);
+}
+
+#[test]
 fn optical_port_keeps_accounts_lockout_and_audit_but_not_the_session() {
     let cfg = config(8);
     let mut m = Meter::new(cfg, cal(), START);
