@@ -560,9 +560,24 @@ fn check(found: &Inspection, messages: &[Captured], flipped: Option<usize>) {
     }
 }
 
+/// With `GRIDGUARD_C1222_KEEP=DIR`, the captures and the key log are kept in DIR (`udp.pcap`,
+/// `tcp.pcap`, `keys.log`) for opening by hand, as the README's Wireshark section shows.
+fn keep(s: &Scenario) {
+    let Some(dir) = std::env::var_os("GRIDGUARD_C1222_KEEP") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("udp.pcap"), udp_capture(&s.messages)).unwrap();
+    std::fs::write(dir.join("tcp.pcap"), tcp_capture(&s.messages, 61).0).unwrap();
+    std::fs::copy(&s.keylog, dir.join("keys.log")).unwrap();
+    eprintln!("kept udp.pcap, tcp.pcap and keys.log in {}", dir.display());
+}
+
 #[test]
 fn udp_capture_verifies_and_decrypts_every_message() {
     let s = scenario();
+    keep(&s);
     let found = inspect_bytes_with(&udp_capture(&s.messages), keys(&s.keylog)).unwrap();
     check(&found, &s.messages, None);
     assert!(found.c1222.iter().all(|m| m.transport == Transport::Udp));
