@@ -197,12 +197,16 @@ fn run(rc: ResponseControl) {
         rate(best[2]),
         ratio(best[2])
     );
-    println!(
-        "target  {TARGET:.0} msg/s per core: {}",
-        if rate(best[2]) >= TARGET {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
+    if rc == ResponseControl::ALWAYS {
+        println!("        (the host also seals a response per message here; the target is for the run above)");
+    } else {
+        println!(
+            "target  {TARGET:.0} msg/s per core to verify and decode (issue 4): {}",
+            if rate(best[2]) >= TARGET {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+    }
 }
