@@ -3,6 +3,7 @@
 //! over a few tasks ("lanes"), a periodic tick that advances the meters' simulated clock,
 //! seeded loss, and an injectable network outage.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -89,6 +90,7 @@ impl FleetOptions {
 pub struct FleetProgress {
     lanes: Arc<Mutex<Vec<AgentStats>>>,
     online: Arc<Mutex<Vec<usize>>>,
+    acked: Arc<Mutex<HashMap<u64, Vec<(u64, u64)>>>>,
 }
 
 impl FleetProgress {
@@ -96,6 +98,12 @@ impl FleetProgress {
     pub fn total(&self) -> AgentStats {
         let lanes = self.lanes.lock().map(|l| l.clone()).unwrap_or_default();
         lanes.iter().fold(AgentStats::default(), |a, b| add(a, *b))
+    }
+
+    /// The intervals each meter has had acknowledged so far (merged `[start, end)` ranges of
+    /// meter time), as of the lanes' last tick.
+    pub fn acked(&self) -> HashMap<u64, Vec<(u64, u64)>> {
+        self.acked.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
     /// Meters registered with the head-end now.
@@ -251,6 +259,16 @@ impl Lane {
             .fold(AgentStats::default(), |a, s| add(a, s.agent.stats()));
         let online = self.slots.iter().filter(|s| s.agent.online()).count();
         self.progress.publish(self.index, stats, online);
+        if let Ok(mut acked) = self.progress.acked.lock() {
+            for s in &self.slots {
+                let a = s.agent.acked();
+                if acked.get(&s.agent.serial()).map(Vec::len) != Some(a.len())
+                    || acked.get(&s.agent.serial()).and_then(|v| v.last()) != a.last()
+                {
+                    acked.insert(s.agent.serial(), a.to_vec());
+                }
+            }
+        }
     }
 }
 

@@ -149,6 +149,8 @@ enum Phase {
 #[derive(Clone, Copy, Debug)]
 struct Outstanding {
     sent_at: Instant,
+    /// Start (meter time) of the first interval carried; 0 for the registration.
+    from: u64,
     /// End (meter time) of the intervals carried; 0 for the registration.
     upto: u64,
 }
@@ -167,6 +169,8 @@ pub struct MeterAgent {
     outstanding: BTreeMap<u64, Outstanding>,
     unanswered: u32,
     acked_to: u64,
+    /// Intervals the head-end acknowledged, as merged `[start, end)` ranges of meter time.
+    acked: Vec<(u64, u64)>,
     next_upload: u64,
     out: VecDeque<(Dest, Vec<u8>)>,
     stats: AgentStats,
@@ -214,6 +218,7 @@ impl MeterAgent {
             outstanding: BTreeMap::new(),
             unanswered: 0,
             acked_to,
+            acked: Vec::new(),
             next_upload: 0,
             out: VecDeque::new(),
             stats: AgentStats::default(),
@@ -234,6 +239,12 @@ impl MeterAgent {
     /// The counters.
     pub fn stats(&self) -> AgentStats {
         self.stats
+    }
+
+    /// The intervals the head-end acknowledged (it acknowledges only what it committed), as
+    /// merged `[start, end)` ranges of meter time.
+    pub fn acked(&self) -> &[(u64, u64)] {
+        &self.acked
     }
 
     /// Whether the meter is registered with the head-end.
@@ -336,18 +347,23 @@ impl MeterAgent {
         if from >= end {
             return;
         }
-        let intervals = self.model.intervals_between(from, end);
-        let Some(first) = intervals.first() else {
+        // A clock change inside the window breaks the intervals into runs of consecutive
+        // starts; one upload carries one run, the next upload the rest.
+        let Some(upload) = self.model.upload_between(from, end).into_iter().next() else {
             return;
         };
-        let upload = IntervalUpload {
-            first_start: first.start,
-            intervals,
-        };
+        let (first_start, end) = (upload.first_start, upload.end());
         match self.link.write_intervals(table::ST64, &upload.to_bytes(), now) {
             Ok(o) => {
                 self.stats.uploads_sent += 1;
-                self.outstanding.insert(o.invocation, Outstanding { sent_at: now, upto: end });
+                self.outstanding.insert(
+                    o.invocation,
+                    Outstanding {
+                        sent_at: now,
+                        from: first_start,
+                        upto: end,
+                    },
+                );
                 self.out.push_back((Dest::Host, o.bytes));
             }
             Err(e) => self.link_down(e, now, sim),
@@ -358,7 +374,14 @@ impl MeterAgent {
         match self.link.registration(now) {
             Ok(o) => {
                 self.phase = Phase::Registering;
-                self.outstanding.insert(o.invocation, Outstanding { sent_at: now, upto: 0 });
+                self.outstanding.insert(
+                    o.invocation,
+                    Outstanding {
+                        sent_at: now,
+                        from: 0,
+                        upto: 0,
+                    },
+                );
                 self.out.push_back((Dest::Host, o.bytes));
             }
             Err(e) => self.link_down(e, now, sim),
@@ -433,9 +456,9 @@ impl MeterAgent {
             }
         } else if ok {
             self.stats.uploads_acked += 1;
-            let from = self.acked_to.max(o.upto.saturating_sub(self.config.upload_window_s));
-            self.stats.intervals_acked += o.upto.saturating_sub(from) / INTERVAL;
+            self.stats.intervals_acked += o.upto.saturating_sub(o.from) / INTERVAL;
             self.acked_to = self.acked_to.max(o.upto);
+            merge_range(&mut self.acked, (o.from, o.upto));
         }
     }
 
@@ -496,6 +519,23 @@ impl MeterAgent {
 
 const INTERVAL: u64 = 900;
 
+/// Adds `[r.0, r.1)` to sorted, disjoint, merged ranges.
+fn merge_range(ranges: &mut Vec<(u64, u64)>, r: (u64, u64)) {
+    if r.0 >= r.1 {
+        return;
+    }
+    ranges.push(r);
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for &(a, b) in ranges.iter() {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    *ranges = merged;
+}
+
 fn interval_floor(t: u64) -> u64 {
     t - t % INTERVAL
 }
@@ -543,4 +583,28 @@ fn procedure_code(model: &gridguard_meter::Meter, t: u16) -> u8 {
 /// Which application a key id belongs to (for logs).
 pub fn key_application(key_id: u8) -> Option<Application> {
     KeyId(key_id).application()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ap_titles_and_identities_name_the_serial() {
+        assert_eq!(serial_of(&meter_ap_title(123_456)), Some(123_456));
+        assert_eq!(serial_of(&host_ap_title()), None);
+        assert_eq!(serial_of_identity(b"meter-000042"), Some(42));
+        assert_eq!(serial_of_identity(b"other-42"), None);
+    }
+
+    #[test]
+    fn acknowledged_ranges_merge() {
+        let mut r = Vec::new();
+        merge_range(&mut r, (900, 1800));
+        merge_range(&mut r, (3600, 4500));
+        merge_range(&mut r, (1800, 2700));
+        merge_range(&mut r, (0, 900));
+        merge_range(&mut r, (5000, 5000));
+        assert_eq!(r, vec![(0, 2700), (3600, 4500)]);
+    }
 }
