@@ -18,7 +18,6 @@ use gridguard_c1222::{ApTitle, ObjectId, ResponseCode};
 use gridguard_eap::{Psk, SessionKeys};
 use gridguard_headend::{LinkError, MeterEvent as LinkEvent, MeterLink, MeterLinkConfig, MeterTables};
 use gridguard_keys::{Application, KeyId, SessionFacts};
-use gridguard_meter::tables::upload::IntervalUpload;
 use gridguard_meter::tables::{id as table, procedures};
 use gridguard_pana::PacConfig;
 use rand::rngs::StdRng;
