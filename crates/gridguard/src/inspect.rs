@@ -451,7 +451,6 @@ impl Inspector {
     }
 }
 
-
 /// The UDP datagram or TCP segment inside a captured frame of link type `link`.
 fn transport_of(link: DataLink, data: &[u8]) -> Option<(Endpoint, Endpoint, Transported)> {
     let sliced = match link {

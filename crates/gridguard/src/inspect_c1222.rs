@@ -12,13 +12,13 @@
 //!
 //! Captures are untrusted input: nothing here panics on bytes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use gridguard_c1222::security::{open_apdu, CanonOptions};
 use gridguard_c1222::{
     AcseApdu, ApTitle, EaxPrime, Epsem, EpsemControl, Error as C1222Error, ObjectId, Request,
-    SecurityMode, Service, MAC_LEN,
+    Response, ResponseCode, SecurityMode, Service, MAC_LEN,
 };
 use zeroize::Zeroizing;
 
@@ -127,7 +127,13 @@ pub struct C1222Message {
     /// An authentic message whose (calling AP title, invocation id) or IV was already seen in
     /// this capture: a replay (or a retransmission).
     pub replayed: bool,
+    /// For a response to a read request seen earlier in the capture: the table each service
+    /// of that request read (`None` for services that were not reads), in order.
+    pub answered_tables: Vec<Option<u16>>,
 }
+
+/// Read requests remembered to name the tables of their responses, at most.
+const MAX_READS: usize = 65_536;
 
 /// Decodes and verifies the C12.22 messages of a capture.
 pub struct C1222Inspector {
@@ -136,6 +142,8 @@ pub struct C1222Inspector {
     tcp: Reassembler,
     seen_invocations: HashSet<(ApTitle, Vec<u8>)>,
     seen_ivs: HashSet<(ApTitle, [u8; 4])>,
+    /// (requester, invocation id) of read requests → the table of each service.
+    reads: HashMap<(ApTitle, u64), Vec<Option<u16>>>,
 }
 
 impl core::fmt::Debug for C1222Inspector {
@@ -159,6 +167,7 @@ impl C1222Inspector {
             tcp: Reassembler::new(),
             seen_invocations: HashSet::new(),
             seen_ivs: HashSet::new(),
+            reads: HashMap::new(),
         }
     }
 
@@ -205,6 +214,7 @@ impl C1222Inspector {
             epsem: None,
             epsem_error: None,
             replayed: false,
+            answered_tables: Vec::new(),
         };
         let mut apdu = match AcseApdu::parse(bytes) {
             Ok(a) => a,
@@ -257,6 +267,7 @@ impl C1222Inspector {
                 Err(e) => msg.epsem_error = Some(e.to_string()),
             }
         }
+        self.track_reads(&mut msg);
         if msg.mac == MacCheck::Ok {
             if let (Some(calling), Some(inv)) = (&msg.calling, &apdu.calling_ap_invocation_id) {
                 let fresh_inv = self
@@ -267,6 +278,40 @@ impl C1222Inspector {
             }
         }
         msg
+    }
+
+    /// Remembers the tables of a read request; names the tables of a response to one.
+    fn track_reads(&mut self, msg: &mut C1222Message) {
+        let Some(epsem) = &msg.epsem else {
+            return;
+        };
+        if let (Some(called), Some(answers)) = (&msg.called, msg.answers) {
+            if let Some(tables) = self.reads.get(&(called.clone(), answers)) {
+                msg.answered_tables = tables.clone();
+            }
+        }
+        let tables: Vec<Option<u16>> = epsem
+            .services
+            .iter()
+            .map(|s| match s {
+                Service::Request(
+                    Request::FullRead { table }
+                    | Request::PartialReadOffset { table, .. }
+                    | Request::PartialReadIndex { table, .. },
+                ) => Some(table.0),
+                _ => None,
+            })
+            .collect();
+        if let (true, Some(calling), Some(inv)) = (
+            tables.iter().any(Option::is_some),
+            &msg.calling,
+            msg.invocation,
+        ) {
+            if self.reads.len() >= MAX_READS {
+                self.reads.clear();
+            }
+            self.reads.insert((calling.clone(), inv), tables);
+        }
     }
 
     /// Tries every key with `key_id`; on success the APDU holds the plaintext EPSEM.
@@ -313,6 +358,22 @@ pub fn service_text(service: &Service) -> String {
                 format!("response {name} ({} bytes)", p.data.len())
             }
         }
+    }
+}
+
+/// A response to a read of `table`: code, table, and the size of the table data (checksum
+/// verified) or why it is not readable.
+fn read_response_text(p: &Response, table: u16) -> String {
+    let name = p
+        .code
+        .name()
+        .map_or_else(|| format!("0x{:02x}", p.code.0), str::to_string);
+    if p.code != ResponseCode::OK {
+        return format!("response {name} to read {}", table_name(table));
+    }
+    match p.table_data() {
+        Ok(d) => format!("response {name} {} ({} bytes)", table_name(table), d.len()),
+        Err(e) => format!("response {name} {} (table data: {e})", table_name(table)),
     }
 }
 
@@ -411,7 +472,22 @@ pub fn describe(msg: &C1222Message) -> String {
     }
     match (&msg.epsem, &msg.epsem_error) {
         (Some(e), _) => {
-            let services: Vec<String> = e.services.iter().map(service_text).collect();
+            let mut responses = 0usize;
+            let services: Vec<String> = e
+                .services
+                .iter()
+                .map(|svc| match svc {
+                    Service::Response(p) => {
+                        let table = msg.answered_tables.get(responses).copied().flatten();
+                        responses += 1;
+                        match table {
+                            Some(t) => read_response_text(p, t),
+                            None => service_text(svc),
+                        }
+                    }
+                    Service::Request(_) => service_text(svc),
+                })
+                .collect();
             let _ = write!(s, " | {}", services.join("; "));
             if msg.mac != MacCheck::Ok && msg.mac != MacCheck::Cleartext {
                 s.push_str(" (unauthenticated)");

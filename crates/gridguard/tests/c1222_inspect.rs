@@ -616,6 +616,20 @@ fn udp_capture_verifies_and_decrypts_every_message() {
         "{:#?}",
         found.lines
     );
+    // The host's read and the meter's answer, which names the table read.
+    let read = found
+        .lines
+        .iter()
+        .position(|l| l.text.ends_with(" MAC ok | full-read ST1"))
+        .unwrap();
+    assert!(
+        found.lines[read + 1]
+            .text
+            .ends_with(" MAC ok | response ok ST1 (14 bytes)"),
+        "{}",
+        found.lines[read + 1].text
+    );
+    assert_eq!(found.c1222[read + 1].answered_tables, vec![Some(1)]);
     // Without keys: nothing verifies, mode 1 is still readable, mode 2 is not.
     let blind = inspect_bytes_with(&udp_capture(&s.messages), InspectKeys::default()).unwrap();
     assert_eq!(
