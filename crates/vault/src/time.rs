@@ -130,6 +130,8 @@ pub struct ParseDateError {
     pub expected: &'static str,
 }
 
+/// Splits `YYYY-MM[-DD]` into numbers: exactly `parts` fields, a 4-digit year then 2-digit
+/// fields.
 fn parse_parts(s: &str, parts: usize, expected: &'static str) -> Result<Vec<i64>, ParseDateError> {
     let err = || ParseDateError {
         text: s.to_string(),
@@ -137,8 +139,10 @@ fn parse_parts(s: &str, parts: usize, expected: &'static str) -> Result<Vec<i64>
     };
     let v: Vec<i64> = s
         .split('-')
-        .map(|p| {
-            if p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        .enumerate()
+        .map(|(i, p)| {
+            let width = if i == 0 { 4 } else { 2 };
+            if p.len() != width || !p.bytes().all(|b| b.is_ascii_digit()) {
                 Err(err())
             } else {
                 p.parse().map_err(|_| err())
@@ -301,6 +305,8 @@ mod tests {
         assert!("2026-13".parse::<Month>().is_err());
         assert!("2026-1x".parse::<Month>().is_err());
         assert!("2026".parse::<Month>().is_err());
+        assert!("2026-1".parse::<Month>().is_err());
+        assert!("-2026-01".parse::<Month>().is_err());
         // 2026-10-05T00:00:00Z = 1791158400.
         let d = TimeRange::parse_day("2026-10-05").unwrap();
         assert_eq!(d, TimeRange::new(1_791_158_400, 1_791_158_400 + DAY_SECS));
@@ -313,6 +319,19 @@ mod tests {
         for days in [-800_000i64, -1, 0, 59, 10_957, 20_000, 2_000_000] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text either parses to a date that formats back to itself, or is refused.
+        #[test]
+        fn date_parsing_never_panics(text in "[0-9-]{0,14}|\\PC{0,12}") {
+            if let Ok(d) = TimeRange::parse_day(&text) {
+                proptest::prop_assert_eq!(format_day(d.start), text.clone());
+            }
+            if let Ok(m) = text.parse::<Month>() {
+                proptest::prop_assert_eq!(m.to_string(), text);
+            }
         }
     }
 

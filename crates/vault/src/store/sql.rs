@@ -104,18 +104,21 @@ pub(crate) fn schema(d: Dialect, layout: &StoreLayout) -> Vec<String> {
     v
 }
 
-/// `INSERT` of one share row into `table`, ignoring rows whose key exists. Parameters:
-/// interval_start, meter, then the share columns.
-pub(crate) fn insert_share(d: Dialect, layout: &StoreLayout, table: &str) -> String {
+/// A multi-row `INSERT` of `rows` share rows into `table`, ignoring rows whose key exists.
+/// Parameters, row after row: interval_start, meter, then the share columns.
+pub(crate) fn insert_shares(d: Dialect, layout: &StoreLayout, table: &str, rows: usize) -> String {
     let cols = columns(layout);
     let names: String = cols.iter().map(|c| format!(", {c}")).collect();
-    let phs: String = (0..cols.len())
-        .map(|i| format!(", {}", d.ph(i + 3)))
+    let per_row = 2 + cols.len();
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let phs: Vec<String> = (1..=per_row).map(|i| d.ph(r * per_row + i)).collect();
+            format!("({})", phs.join(", "))
+        })
         .collect();
     format!(
-        "INSERT INTO {table} (interval_start, meter{names}) VALUES ({}, {}{phs}) ON CONFLICT DO NOTHING",
-        d.ph(1),
-        d.ph(2)
+        "INSERT INTO {table} (interval_start, meter{names}) VALUES {} ON CONFLICT DO NOTHING",
+        tuples.join(", ")
     )
 }
 

@@ -18,6 +18,10 @@ use crate::field;
 use crate::scheme::Modulus;
 use crate::time::TimeRange;
 
+/// Rows per multi-row `INSERT` statement (at most 4 parameters a row, far below SQLite's
+/// limit of 32766 parameters a statement).
+const ROWS_PER_INSERT: usize = 256;
+
 /// A share store kept in one SQLite database file (WAL mode).
 pub struct SqliteStore {
     conn: Connection,
@@ -113,24 +117,50 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Inserts rows in one transaction, [`ROWS_PER_INSERT`] rows per statement (one prepared
+    /// multi-row `INSERT` for full chunks, one for the tail), ignoring rows whose key exists.
     fn insert_into(&mut self, table: &str, rows: &[ShareRecord]) -> Result<(), StoreError> {
-        let text = sql::insert_share(Dialect::Sqlite, &self.layout, table);
-        let two = self.layout.columns >= 2;
+        let layout = self.layout;
+        let two = layout.columns >= 2;
         let tx = self.conn.transaction()?;
         {
-            let mut stmt = tx.prepare_cached(&text)?;
-            for r in rows {
-                let (s, m, a, b) = (
-                    r.interval_start,
-                    to_sql(r.meter),
-                    to_sql(r.share[0]),
-                    to_sql(r.share[1]),
-                );
-                if two {
-                    stmt.execute(params![s, m, a, b])?;
-                } else {
-                    stmt.execute(params![s, m, a])?;
+            let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+            let mut values: Vec<i64> = Vec::with_capacity(ROWS_PER_INSERT * 4);
+            let fill = |values: &mut Vec<i64>, chunk: &[ShareRecord]| {
+                values.clear();
+                for r in chunk {
+                    values.extend_from_slice(&[
+                        r.interval_start,
+                        to_sql(r.meter),
+                        to_sql(r.share[0]),
+                    ]);
+                    if two {
+                        values.push(to_sql(r.share[1]));
+                    }
                 }
+            };
+            {
+                let mut stmt = tx.prepare_cached(&sql::insert_shares(
+                    Dialect::Sqlite,
+                    &layout,
+                    table,
+                    ROWS_PER_INSERT,
+                ))?;
+                for chunk in chunks.by_ref() {
+                    fill(&mut values, chunk);
+                    stmt.execute(params_from_iter(values.iter()))?;
+                }
+            }
+            let tail = chunks.remainder();
+            if !tail.is_empty() {
+                let mut stmt = tx.prepare(&sql::insert_shares(
+                    Dialect::Sqlite,
+                    &layout,
+                    table,
+                    tail.len(),
+                ))?;
+                fill(&mut values, tail);
+                stmt.execute(params_from_iter(values.iter()))?;
             }
         }
         tx.commit()?;
@@ -441,6 +471,35 @@ mod tests {
         )
         .unwrap();
         (dir, s)
+    }
+
+    /// Batches cross the multi-row statement boundary; a key repeated inside one batch or
+    /// sent again later keeps its first value.
+    #[test]
+    fn batched_inserts_keep_the_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = StoreLayout {
+            columns: 2,
+            modulus: Modulus::Wrap64,
+        };
+        let mut s = SqliteStore::open(&dir.path().join("s.sqlite"), layout).unwrap();
+        let row = |i: u64, v: u64| ShareRecord {
+            meter: i % 7,
+            interval_start: 900 * (i / 7) as i64,
+            share: [v, u64::MAX - v],
+        };
+        let n = 2 * ROWS_PER_INSERT as u64 + 37;
+        let mut batch: Vec<ShareRecord> = (0..n).map(|i| row(i, i)).collect();
+        // Repeats of earlier keys with other values, inside the same batch.
+        batch.extend((0..20).map(|i| row(i * 5, 1_000_000 + i)));
+        s.put_shares(&batch).unwrap();
+        s.put_shares(&(0..n).map(|i| row(i, 2_000_000 + i)).collect::<Vec<_>>())
+            .unwrap();
+        let stored = s.read_shares(TimeRange::ALL).unwrap();
+        assert_eq!(stored.len() as u64, n);
+        let mut want: Vec<ShareRecord> = (0..n).map(|i| row(i, i)).collect();
+        want.sort_by_key(|r| (r.interval_start, r.meter));
+        assert_eq!(stored, want);
     }
 
     proptest! {
