@@ -303,6 +303,11 @@ fn a_deleted_store_is_billed_around_and_rebuilt_by_repair() {
 
 /// Adds `delta` (mod 2^64) to both share columns of every row of a store file.
 fn tamper(path: &Path, delta: u64) {
+    tamper_columns(path, delta, delta);
+}
+
+/// Adds `da` to column a and `db` to column b (mod 2^64) of every row of a store file.
+fn tamper_columns(path: &Path, da: u64, db: u64) {
     let c = rusqlite::Connection::open(path).unwrap();
     let rows: Vec<(i64, i64, i64, i64)> = c
         .prepare("SELECT interval_start, meter, a, b FROM shares")
@@ -312,12 +317,12 @@ fn tamper(path: &Path, delta: u64) {
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(!rows.is_empty());
-    let add = |v: i64| (v as u64).wrapping_add(delta) as i64;
+    let add = |v: i64, d: u64| (v as u64).wrapping_add(d) as i64;
     c.execute_batch("BEGIN").unwrap();
     for (s, m, a, b) in rows {
         c.execute(
             "UPDATE shares SET a = ?1, b = ?2 WHERE interval_start = ?3 AND meter = ?4",
-            rusqlite::params![add(a), add(b), s, m],
+            rusqlite::params![add(a, da), add(b, db), s, m],
         )
         .unwrap();
     }
@@ -351,6 +356,29 @@ fn a_tampered_store_is_named_and_left_out() {
     assert!(ok, "{text}");
     let (ok, text) = gridguard(&data, &["vault", "check"]);
     assert!(ok && text.contains("check: all good"), "{text}");
+}
+
+/// A store that changes only one of its two columns spoils one additive part, which exactly
+/// two stores hold: the disagreement is detected, both holders are suspects, and the bill is
+/// refused rather than answered wrong.
+#[test]
+fn a_store_changing_one_column_makes_both_holders_suspects() {
+    let (_tmp, dir) = populated(None);
+    let data = dir.root().to_path_buf();
+    // Store 2 holds parts x1 (column a) and x2 (column b); store 1 holds x0 and x1.
+    tamper_columns(&dir.store_path(1), 777, 0);
+    let (ok, text) = gridguard(&data, &["bill", "--month", "2026-10"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("one of stores 1, 2 returned wrong values"),
+        "{text}"
+    );
+    let (ok, text) = gridguard(&data, &["vault", "check"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("2 day(s) disagree without a single culprit: one of stores 1, 2 is wrong"),
+        "{text}"
+    );
 }
 
 /// Every encoding of a reading a file might hold: 8-byte little and big endian, SQLite's
