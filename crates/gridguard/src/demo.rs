@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::datadir::DataDir;
 use crate::fleet::{build_fleet, run_fleet, FleetOptions, FleetProgress, Outage};
 use crate::headend_service::{
-    run_headend, CommandKind, HeadendOptions, HeadendProgress, HeadendStats, ScheduledCommand,
+    run_headend_on, CommandKind, HeadendOptions, HeadendProgress, HeadendStats, ScheduledCommand,
 };
 use crate::meter_agent::{AgentConfig, AgentStats, MeterAgent};
 use crate::sim_clock::SimClock;
@@ -159,10 +159,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     // Sessions live two simulated days, and the meters re-authenticate a quarter before.
     let lifetime = clock.real(2 * DAY).max(Duration::from_secs(4));
     let grace = (lifetime / 4).max(Duration::from_secs(1));
-    let paa_socket = crate::pana_paa::bind_udp(loopback(), 1 << 16)?;
-    let host_socket = crate::pana_paa::bind_udp(loopback(), 1 << 16)?;
+    let paa_socket = crate::pana_paa::bind_udp(loopback(), 8 << 20)?;
+    let host_socket = crate::pana_paa::bind_udp(loopback(), 8 << 20)?;
     let (paa, host) = (paa_socket.local_addr()?, host_socket.local_addr()?);
-    drop((paa_socket, host_socket));
 
     let headend_options = HeadendOptions {
         data: data.clone(),
@@ -199,7 +198,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let head_progress = HeadendProgress::default();
-    let headend = tokio::spawn(run_headend(
+    let headend = tokio::spawn(run_headend_on(
+        paa_socket,
+        host_socket,
         headend_options.clone(),
         head_progress.clone(),
         stop_rx.clone(),
@@ -225,8 +226,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         if headend.is_finished() || fleet.is_finished() {
             break;
         }
-        let stored_enough = h.intervals_stored >= options.meters * options.days * 96;
-        if sim >= deadline || (sim >= end + 3_600 && stored_enough) {
+        let settled = sim >= end + u64::try_from(headend_options.settle_s).unwrap_or(0) + 1_800;
+        if sim >= deadline || (settled && h.missing == 0) {
             break;
         }
     }
@@ -235,12 +236,15 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     let agents = fleet.await??;
     bars.finish();
     if let (Some(path), Some(cap)) = (&options.pcap, capture) {
-        let bytes = cap.lock().map(|c| c.as_bytes().to_vec()).unwrap_or_default();
+        let bytes = cap
+            .lock()
+            .map(|c| c.as_bytes().to_vec())
+            .unwrap_or_default();
         std::fs::write(path, bytes)?;
     }
-    let meters = agents
-        .iter()
-        .fold(AgentStats::default(), |a, m| crate::fleet::add(a, m.stats()));
+    let meters = agents.iter().fold(AgentStats::default(), |a, m| {
+        crate::fleet::add(a, m.stats())
+    });
 
     let mut vault = data.open_vault()?;
     let period = TimeRange::new(
@@ -289,7 +293,12 @@ fn verify_sample(
                 u64::try_from(period.end).unwrap_or(0),
             )
             .iter()
-            .map(|iv| (i64::try_from(iv.start).unwrap_or(0), u64::from(iv.delivered) * 10))
+            .map(|iv| {
+                (
+                    i64::try_from(iv.start).unwrap_or(0),
+                    u64::from(iv.delivered) * 10,
+                )
+            })
             .collect();
         let got: Vec<(i64, u64)> = from_shares
             .readings
@@ -329,7 +338,10 @@ fn summary(
             (3 * h.reauthentications).to_string(),
         ),
         ("registrations (C12.22)", h.registrations.to_string()),
-        ("uploads sent / acknowledged", format!("{} / {}", m.uploads_sent, m.uploads_acked)),
+        (
+            "uploads sent / acknowledged",
+            format!("{} / {}", m.uploads_sent, m.uploads_acked),
+        ),
         (
             "intervals expected in the period",
             r.expected_intervals.to_string(),
@@ -338,7 +350,10 @@ fn summary(
             "intervals stored (vault, each once)",
             r.stored_intervals.to_string(),
         ),
-        ("intervals received twice (ignored)", h.duplicates.to_string()),
+        (
+            "intervals received twice (ignored)",
+            h.duplicates.to_string(),
+        ),
         (
             "gaps detected / intervals backfilled",
             format!("{} / {}", h.gaps_detected, h.intervals_filled),
@@ -347,10 +362,16 @@ fn summary(
             "commands sent / acknowledged",
             format!("{} / {}", h.commands_sent, h.commands_acked),
         ),
-        ("C12.22 messages refused by the head-end", h.refused.to_string()),
+        (
+            "C12.22 messages refused by the head-end",
+            h.refused.to_string(),
+        ),
         (
             "readings from shares = meter's own profile",
-            format!("{} of {} meters checked", r.verified_meters.0, r.verified_meters.1),
+            format!(
+                "{} of {} meters checked",
+                r.verified_meters.0, r.verified_meters.1
+            ),
         ),
     ];
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -359,7 +380,10 @@ fn summary(
     }
     let month = Month::new(2026, 10).ok_or_else(|| anyhow::anyhow!("month"))?;
     let households: Vec<u64> = (0..r.meter_count.min(3)).collect();
-    let _ = writeln!(s, "\nBills of three households, October 2026 (from the shares):");
+    let _ = writeln!(
+        s,
+        "\nBills of three households, October 2026 (from the shares):"
+    );
     s.push_str(&crate::vault_cli::bill_report(
         vault,
         month,

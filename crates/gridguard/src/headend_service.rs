@@ -18,13 +18,11 @@ use gridguard_c1222::{
     Epsem, EpsemControl, Request, ResponseCode, ResponseControl, SecurityMode, Service, TableId,
 };
 use gridguard_eap::MemoryCredentials;
-use gridguard_headend::{
-    C1222Host, Collector, CollectorConfig, HostConfig, HostEvent, SharedHost,
-};
+use gridguard_headend::{C1222Host, Collector, CollectorConfig, HostConfig, HostEvent, SharedHost};
 use gridguard_keys::SessionFacts;
+use gridguard_meter::tables::id as table;
 use gridguard_meter::tables::procedures::{ProcedureRequest, MP_REMOTE_SWITCH};
 use gridguard_meter::tables::upload::{profile_intervals, IntervalUpload};
-use gridguard_meter::tables::id as table;
 use gridguard_meter::{LoadControl, TouCalendar as MeterTou};
 use gridguard_pana::PaaConfig;
 use gridguard_vault::{Reading, TimeRange, Vault};
@@ -156,6 +154,9 @@ pub struct HeadendStats {
     pub commands_acked: u64,
     /// C12.22 messages refused.
     pub refused: u64,
+    /// Intervals missing (neither uploaded nor backfilled) among those that should have
+    /// arrived by now (older than the settle time), over every meter.
+    pub missing: u64,
     /// Vault transactions.
     pub batches: u64,
     /// Vault transactions that failed (their writes were not acknowledged).
@@ -214,7 +215,10 @@ fn vault_writer(
                 Err(_) => break,
             }
         }
-        let readings: Vec<Reading> = jobs.iter().flat_map(|j| j.readings.iter().copied()).collect();
+        let readings: Vec<Reading> = jobs
+            .iter()
+            .flat_map(|j| j.readings.iter().copied())
+            .collect();
         let ok = readings.is_empty()
             || match vault.ingest(&readings) {
                 Ok(_) => true,
@@ -262,6 +266,7 @@ struct Host {
     pending_commands: HashMap<u64, VecDeque<PendingCommand>>,
     backfills: HashMap<u64, BackfillReads>,
     seq: u8,
+    ticks: u64,
 }
 
 impl Host {
@@ -285,7 +290,12 @@ impl Host {
                     if let Some(serial) = serial_of(&meter) {
                         self.collector.register(serial);
                         self.progress.update(|s| s.registrations += 1);
-                        self.log.log(self.clock.now(), Some(serial), "registered", from.to_string());
+                        self.log.log(
+                            self.clock.now(),
+                            Some(serial),
+                            "registered",
+                            from.to_string(),
+                        );
                     }
                 }
                 HostEvent::Intervals { meter, data, .. } => {
@@ -311,7 +321,11 @@ impl Host {
                     let _ = self.jobs.send(job);
                 }
                 HostEvent::Response {
-                    meter, table: t, code, data, ..
+                    meter,
+                    table: t,
+                    code,
+                    data,
+                    ..
                 } => {
                     if let Some(serial) = serial_of(&meter) {
                         self.on_response(serial, t, code, data);
@@ -365,9 +379,7 @@ impl Host {
                     self.backfills.remove(&serial);
                     let wanted: Vec<_> = intervals
                         .into_iter()
-                        .filter(|iv| {
-                            i64::try_from(iv.start).is_ok_and(|s| (from..to).contains(&s))
-                        })
+                        .filter(|iv| i64::try_from(iv.start).is_ok_and(|s| (from..to).contains(&s)))
                         .collect();
                     let readings = self.new_readings(serial, &wanted);
                     self.log.log(
@@ -397,7 +409,8 @@ impl Host {
                 };
                 if code == ResponseCode::OK {
                     self.progress.update(|s| s.commands_acked += 1);
-                    self.log.log(self.clock.now(), Some(serial), "ack", cmd.kind.name());
+                    self.log
+                        .log(self.clock.now(), Some(serial), "ack", cmd.kind.name());
                 } else {
                     self.log.log(
                         self.clock.now(),
@@ -419,7 +432,8 @@ impl Host {
         for job in done.jobs {
             if done.ok {
                 for r in &job.readings {
-                    self.collector.stored(job.meter, r.interval_start, job.backfill);
+                    self.collector
+                        .stored(job.meter, r.interval_start, job.backfill);
                 }
                 if let Some((to, bytes)) = &job.reply {
                     self.send(*to, bytes);
@@ -450,10 +464,16 @@ impl Host {
         let now = Instant::now();
         let sim = self.clock.now();
         self.shared.with(|h| h.handle_timeout(now));
-        while let Some(req) = self
-            .collector
-            .poll_backfill(i64::try_from(sim).unwrap_or(i64::MAX), now)
-        {
+        // Bounded per tick: a backfill that cannot be sent (the meter has not registered yet)
+        // stays outstanding until its timeout, so the scan moves on.
+        let budget = self.collector.config().max_backfills;
+        for _ in 0..budget {
+            let Some(req) = self
+                .collector
+                .poll_backfill(i64::try_from(sim).unwrap_or(i64::MAX), now)
+            else {
+                break;
+            };
             let epsem = Epsem {
                 control: EpsemControl::new(SecurityMode::CIPHERTEXT_AUTH, ResponseControl::ALWAYS),
                 ed_class: None,
@@ -472,31 +492,37 @@ impl Host {
                 let addr = h.meter_address(&title)?;
                 h.request(&title, &epsem, now).ok().map(|b| (addr, b))
             });
-            match sent {
-                Some((addr, bytes)) => {
-                    self.backfills.insert(
-                        req.meter,
-                        BackfillReads {
-                            from: req.from,
-                            to: req.to,
-                            ..BackfillReads::default()
-                        },
-                    );
-                    self.log.log(
-                        sim,
-                        Some(req.meter),
-                        "gap",
-                        format!("{} intervals from {}", (req.to - req.from) / 900, req.from),
-                    );
-                    self.send(addr, &bytes);
-                }
-                None => self.collector.backfill_done(req.meter),
+            if let Some((addr, bytes)) = sent {
+                self.backfills.insert(
+                    req.meter,
+                    BackfillReads {
+                        from: req.from,
+                        to: req.to,
+                        ..BackfillReads::default()
+                    },
+                );
+                self.log.log(
+                    sim,
+                    Some(req.meter),
+                    "gap",
+                    format!("{} intervals from {}", (req.to - req.from) / 900, req.from),
+                );
+                self.send(addr, &bytes);
             }
         }
         self.send_commands(now, sim);
         let c = self.collector.stats();
+        self.ticks += 1;
+        let missing = (self.ticks % 20 == 0).then(|| {
+            let settled = i64::try_from(sim).unwrap_or(i64::MAX) - self.collector.config().settle_s;
+            self.collector
+                .missing_total(settled - settled.rem_euclid(900))
+        });
         self.progress.update(|s| {
             s.gaps_detected = c.gaps_detected;
+            if let Some(m) = missing {
+                s.missing = m;
+            }
         });
     }
 
@@ -550,7 +576,8 @@ impl Host {
         if cmd.tries >= COMMAND_TRIES {
             let kind = cmd.kind;
             queue.pop_front();
-            self.log.log(self.clock.now(), Some(m), "command-lost", kind.name());
+            self.log
+                .log(self.clock.now(), Some(m), "command-lost", kind.name());
             return;
         }
         cmd.tries += 1;
@@ -568,7 +595,9 @@ impl Host {
         let title = meter_ap_title(m);
         let sent = self.shared.with(|h| {
             let addr = h.meter_address(&title)?;
-            h.demand_response(&title, &epsem, now).ok().map(|b| (addr, b))
+            h.demand_response(&title, &epsem, now)
+                .ok()
+                .map(|b| (addr, b))
         });
         if let Some((addr, bytes)) = sent {
             self.progress.update(|s| s.commands_sent += 1);
@@ -611,11 +640,27 @@ fn prepare_vault(options: &HeadendOptions) -> anyhow::Result<(Vault, Collector)>
     Ok((vault, collector))
 }
 
-/// Runs the head-end until `stop` turns true.
+/// Runs the head-end on `options.paa` and `options.host` until `stop` turns true.
 ///
 /// # Errors
 /// When a socket cannot be bound or the data directory cannot be opened.
 pub async fn run_headend(
+    options: HeadendOptions,
+    progress: HeadendProgress,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<HeadendStats> {
+    let paa_socket = bind_udp(options.paa, 8 << 20)?;
+    let host_socket = bind_udp(options.host, 8 << 20)?;
+    run_headend_on(paa_socket, host_socket, options, progress, stop).await
+}
+
+/// Runs the head-end on sockets already bound (PANA, C12.22) until `stop` turns true.
+///
+/// # Errors
+/// When the data directory cannot be opened.
+pub async fn run_headend_on(
+    paa_socket: UdpSocket,
+    host_socket: UdpSocket,
     options: HeadendOptions,
     progress: HeadendProgress,
     mut stop: watch::Receiver<bool>,
@@ -623,7 +668,12 @@ pub async fn run_headend(
     let (vault, collector) = prepare_vault(&options)?;
     progress.update(|s| s.intervals_stored = 0);
     let log = Arc::new(EventLog::spawn(&options.data.events_path())?);
-    log.log(options.clock.now(), None, "start", format!("head-end serving meters {:?}", options.meters));
+    log.log(
+        options.clock.now(),
+        None,
+        "start",
+        format!("head-end serving meters {:?}", options.meters),
+    );
 
     let mut credentials = MemoryCredentials::new();
     for m in options.meters.clone() {
@@ -634,8 +684,7 @@ pub async fn run_headend(
         HostConfig::new(host_ap_title()).with_grace(options.grace),
         StdRng::from_entropy(),
     ));
-    let paa_socket = bind_udp(options.paa, 8 << 20)?;
-    let host_socket = Arc::new(bind_udp(options.host, 8 << 20)?);
+    let host_socket = Arc::new(host_socket);
 
     let mut config = PaaConfig::default();
     config.session_lifetime = options.session_lifetime;
@@ -673,16 +722,29 @@ pub async fn run_headend(
         let now = Instant::now();
         let (rollover, result) = paa_shared.with(|h| {
             let rollover = h.keys().contains(&title);
-            (rollover, h.install_session(title, &facts, keys.emsk(), *lifetime, now))
+            (
+                rollover,
+                h.install_session(title, &facts, keys.emsk(), *lifetime, now),
+            )
         });
         match result {
             Ok(_) if rollover => {
                 paa_progress.update(|s| s.reauthentications += 1);
-                paa_log.log(clock.now(), Some(serial), "rekey", format!("key-id {key_id:#010x}"));
+                paa_log.log(
+                    clock.now(),
+                    Some(serial),
+                    "rekey",
+                    format!("key-id {key_id:#010x}"),
+                );
             }
             Ok(_) => {
                 paa_progress.update(|s| s.sessions += 1);
-                paa_log.log(clock.now(), Some(serial), "session", format!("session {session:#010x}"));
+                paa_log.log(
+                    clock.now(),
+                    Some(serial),
+                    "session",
+                    format!("session {session:#010x}"),
+                );
             }
             Err(e) => tracing::warn!(serial, %e, "cannot install the meter's C12.22 keys"),
         }
@@ -712,6 +774,7 @@ pub async fn run_headend(
         pending_commands: HashMap::new(),
         backfills: HashMap::new(),
         seq: 0,
+        ticks: 0,
     };
     let mut ticker = tokio::time::interval(Duration::from_millis(50));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -753,7 +816,8 @@ impl Host {
         if done.ok {
             for job in &done.jobs {
                 for r in &job.readings {
-                    self.collector.stored(job.meter, r.interval_start, job.backfill);
+                    self.collector
+                        .stored(job.meter, r.interval_start, job.backfill);
                 }
             }
         }

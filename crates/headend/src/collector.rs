@@ -225,6 +225,9 @@ impl Collector {
         let Some(t) = self.meters.get(&meter) else {
             return 0;
         };
+        if up_to <= t.watermark {
+            return 0;
+        }
         let span = (up_to - t.watermark).max(0) / self.config.interval_s;
         let above = t.above.range(t.watermark..up_to).count() as i64;
         u64::try_from(span - above).unwrap_or(0)
@@ -299,6 +302,7 @@ mod tests {
         assert_eq!(c.stats().stored, 3);
         assert_eq!(c.stats().duplicates, 1);
         assert_eq!(c.missing(7, 3 * I), 0);
+        assert_eq!(c.missing(7, I), 0, "a bound below the watermark misses nothing");
         assert!(c.is_stored(7, 2 * I) && !c.is_stored(7, 3 * I));
     }
 
