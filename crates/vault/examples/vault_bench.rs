@@ -196,6 +196,7 @@ fn run(
     shared: Vec<StoreConfig>,
     outbox: &Path,
     cpu: &dyn Fn() -> f64,
+    settle: &dyn Fn(),
 ) -> Figures {
     let regions: Vec<(u64, u32)> = (0..households).map(|m| (m, (m % REGIONS) as u32)).collect();
     let tiers = calendar().intervals(month.range());
@@ -228,6 +229,10 @@ fn run(
     let shared_ingest_wall = t0.elapsed().as_secs_f64();
     let shared_ingest_work = (self_cpu() - c0) + (cpu() - s0);
 
+    // Same treatment for the anchor and the shares before any query (PostgreSQL: VACUUM
+    // ANALYZE every database, so neither side is queried with stale statistics or unset hint
+    // bits).
+    settle();
     let caller = Caller::with_household_data();
     let bill_q = SumQuery::ByMeterTier {
         range: month.range(),
@@ -588,6 +593,7 @@ fn run_sqlite(
         shared,
         &tmp.path().join("outbox"),
         &|| 0.0,
+        &|| {},
     );
     print(&f);
 }
@@ -609,7 +615,8 @@ fn run_postgres(
             .collect();
         h.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let plain = Box::new(PostgresStore::connect(&servers[0].create_db("plain"), layout1).unwrap());
+    let plain_conninfo = servers[0].create_db("plain");
+    let plain = Box::new(PostgresStore::connect(&plain_conninfo, layout1).unwrap());
     let shared: Vec<StoreConfig> = servers
         .iter()
         .map(|s| StoreConfig::Postgres {
@@ -628,6 +635,18 @@ fn run_postgres(
         shared,
         &tmp.path().join("outbox-pg"),
         &cpu,
+        &|| {
+            let mut all = vec![plain_conninfo.clone()];
+            all.extend(servers.iter().map(|s| s.conninfo("shares")));
+            std::thread::scope(|scope| {
+                for c in &all {
+                    scope.spawn(move || {
+                        let mut client = postgres::Client::connect(c, postgres::NoTls).unwrap();
+                        client.batch_execute("VACUUM ANALYZE").unwrap();
+                    });
+                }
+            });
+        },
     );
     print(&f);
     drop(servers);
