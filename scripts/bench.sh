@@ -118,7 +118,7 @@ meter_footprint() {
 
 # Secret-shared vault against plaintext, SQLite and PostgreSQL, same run. The default of
 # 1,000,000 readings takes a few minutes; the full size (VAULT_READINGS=10000000) takes
-# about 30 minutes on 2 cores (the SQLite aggregates over 10M rows dominate).
+# about 20 minutes on 2 cores (the SQLite aggregates over 10M rows dominate).
 vault() {
   cargo run --release --locked -q -p gridguard-vault --example vault_bench -- --readings "${VAULT_READINGS:-1000000}"
 }
