@@ -98,16 +98,16 @@ fn loopback() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-/// The events of the simulated week: an outage of the first tenth of the meters on day 2
-/// (06:00–14:00, longer than a meter's upload window, so the head-end must backfill), a
+/// The events of the simulated week: an outage of the first tenth of the meters from day 2
+/// 00:00 to day 3 06:00 (longer than a meter's upload window, so the head-end must backfill), a
 /// demand-response event for region 1 on day 3 at 17:00, meter 7 disconnected on day 4 at
 /// 10:00 and reconnected at 16:00.
 fn schedule(o: &DemoOptions, start: u64) -> (Option<Outage>, Vec<ScheduledCommand>) {
     let at = |day: u64, hour: u64| start + day * DAY + hour * 3_600;
     let outage = (o.days > 2).then(|| Outage {
         serials: 0..(o.meters / 10).max(1),
-        from: at(1, 6),
-        to: at(1, 14),
+        from: at(1, 0),
+        to: at(2, 6),
     });
     let regions = u64::from(o.regions.max(1));
     let mut commands = Vec::new();
@@ -183,6 +183,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     agent.pac.restart_on_loss = true;
     agent.pac.retransmit.pci_mrt = Duration::from_secs(2);
     agent.pac.retransmit.req_mrt = Duration::from_secs(2);
+    agent.pac.auth_timeout = Duration::from_secs(5);
     agent.grace = grace;
     let mut fleet_options = FleetOptions::new(0..options.meters, paa, host, clock);
     fleet_options.seed = options.seed;

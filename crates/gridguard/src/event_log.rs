@@ -145,7 +145,9 @@ pub fn read_events(
         |r| {
             Ok(Event {
                 sim_time: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                meter: r.get::<_, Option<i64>>(1)?.and_then(|m| u64::try_from(m).ok()),
+                meter: r
+                    .get::<_, Option<i64>>(1)?
+                    .and_then(|m| u64::try_from(m).ok()),
                 kind: r.get(2)?,
                 detail: r.get(3)?,
             })
@@ -164,7 +166,10 @@ pub fn count_by_kind(path: &Path) -> anyhow::Result<Vec<(String, u64)>> {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut stmt = conn.prepare("SELECT kind, COUNT(*) FROM events GROUP BY kind ORDER BY kind")?;
     let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+        Ok((
+            r.get::<_, String>(0)?,
+            u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+        ))
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
@@ -188,7 +193,10 @@ mod tests {
         assert_eq!(all.len(), 4);
         assert_eq!(all[0].sim_time, 10);
         let m1 = read_events(&path, Some(1), None, 100).unwrap();
-        assert_eq!(m1.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["session", "ack"]);
+        assert_eq!(
+            m1.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+            ["session", "ack"]
+        );
         let newest = read_events(&path, None, Some("session"), 1).unwrap();
         assert_eq!(newest[0].meter, Some(2));
         let counts = count_by_kind(&path).unwrap();

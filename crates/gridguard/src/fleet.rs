@@ -90,8 +90,11 @@ impl FleetOptions {
 pub struct FleetProgress {
     lanes: Arc<Mutex<Vec<AgentStats>>>,
     online: Arc<Mutex<Vec<usize>>>,
-    acked: Arc<Mutex<HashMap<u64, Vec<(u64, u64)>>>>,
+    acked: Arc<Mutex<AckedRanges>>,
 }
+
+/// Per meter, its acknowledged intervals as merged `[start, end)` ranges of meter time.
+pub type AckedRanges = HashMap<u64, Vec<(u64, u64)>>;
 
 impl FleetProgress {
     /// The sum over every meter.
@@ -102,7 +105,7 @@ impl FleetProgress {
 
     /// The intervals each meter has had acknowledged so far (merged `[start, end)` ranges of
     /// meter time), as of the lanes' last tick.
-    pub fn acked(&self) -> HashMap<u64, Vec<(u64, u64)>> {
+    pub fn acked(&self) -> AckedRanges {
         self.acked.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
@@ -231,7 +234,11 @@ impl Lane {
         let port = if peer == self.options.paa { 716 } else { 1153 };
         let meter = (local.ip().octets(), local.port());
         let head = (remote.ip().octets(), port);
-        let (src, dst) = if outgoing { (meter, head) } else { (head, meter) };
+        let (src, dst) = if outgoing {
+            (meter, head)
+        } else {
+            (head, meter)
+        };
         let micros = crate::sim_clock::real_now_ms().saturating_mul(1_000);
         if let Ok(mut c) = capture.lock() {
             let _ = c.push_udp(micros, src, dst, bytes);

@@ -377,16 +377,18 @@ impl Host {
                     let (from, to) = (b.from, b.to);
                     let intervals = profile_intervals(s63, s64).unwrap_or_default();
                     self.backfills.remove(&serial);
-                    let wanted: Vec<_> = intervals
-                        .into_iter()
-                        .filter(|iv| i64::try_from(iv.start).is_ok_and(|s| (from..to).contains(&s)))
-                        .collect();
-                    let readings = self.new_readings(serial, &wanted);
+                    // The read holds the meter's whole profile: every interval still missing
+                    // is taken, not only the gap that triggered the read.
+                    let readings = self.new_readings(serial, &intervals);
                     self.log.log(
                         self.clock.now(),
                         Some(serial),
                         "backfill-read",
-                        format!("{} of {} intervals", readings.len(), (to - from) / 900),
+                        format!(
+                            "gap of {} intervals; {} missing intervals in the profile",
+                            (to - from) / 900,
+                            readings.len()
+                        ),
                     );
                     if readings.is_empty() {
                         self.collector.backfill_done(serial);
@@ -513,7 +515,7 @@ impl Host {
         self.send_commands(now, sim);
         let c = self.collector.stats();
         self.ticks += 1;
-        let missing = (self.ticks % 20 == 0).then(|| {
+        let missing = self.ticks.is_multiple_of(20).then(|| {
             let settled = i64::try_from(sim).unwrap_or(i64::MAX) - self.collector.config().settle_s;
             self.collector
                 .missing_total(settled - settled.rem_euclid(900))
@@ -688,10 +690,12 @@ pub async fn run_headend_on(
 
     let mut config = PaaConfig::default();
     config.session_lifetime = options.session_lifetime;
+    // A meter that starts over leaves its old session behind until it expires: room for
+    // several sessions per meter, so that a crowd starting over is never refused.
     config.max_sessions = usize::try_from(options.meters.end - options.meters.start)
         .unwrap_or(usize::MAX)
-        .saturating_mul(2)
-        .max(1024);
+        .saturating_mul(8)
+        .saturating_add(4_096);
     config.retransmit.req_mrt = Duration::from_secs(2);
     let paa_options = PaaOptions {
         config,

@@ -2,13 +2,20 @@
 //! exactly what the command line runs.
 
 pub mod aaa;
+pub mod amso_cli;
 pub mod datadir;
 pub mod demo;
 pub mod eap_client;
+pub mod event_log;
+pub mod fleet;
+pub mod headend_service;
 pub mod inspect;
+pub mod meter_agent;
 pub mod pana_cli;
 pub mod pana_paa;
 pub mod pana_pac;
+pub mod radius_crowd;
+pub mod sim_clock;
 pub mod simulate;
 pub mod udp_driver;
 pub mod vault_cli;

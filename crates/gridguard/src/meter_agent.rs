@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use gridguard_c1222::{ApTitle, ObjectId, ResponseCode};
 use gridguard_eap::{Psk, SessionKeys};
-use gridguard_headend::{LinkError, MeterEvent as LinkEvent, MeterLink, MeterLinkConfig, MeterTables};
+use gridguard_headend::{
+    LinkError, MeterEvent as LinkEvent, MeterLink, MeterLinkConfig, MeterTables,
+};
 use gridguard_keys::{Application, KeyId, SessionFacts};
 use gridguard_meter::tables::{id as table, procedures};
 use gridguard_pana::PacConfig;
@@ -90,9 +92,9 @@ impl Default for AgentConfig {
         AgentConfig {
             pac: PacConfig::default(),
             upload_every_s: 3_600,
-            upload_window_s: 4 * 3_600,
-            reply_timeout: Duration::from_millis(500),
-            max_unanswered: 6,
+            upload_window_s: 86_400,
+            reply_timeout: Duration::from_secs(1),
+            max_unanswered: 5,
             grace: Duration::from_secs(2),
         }
     }
@@ -158,6 +160,8 @@ struct Outstanding {
 pub struct MeterAgent {
     serial: u64,
     identity: Vec<u8>,
+    psk: Psk,
+    rng: StdRng,
     config: AgentConfig,
     pana: PanaMeter,
     link: MeterLink<StdRng>,
@@ -194,10 +198,11 @@ impl MeterAgent {
         config: AgentConfig,
         mut rng: StdRng,
     ) -> Self {
-        let identity = crate::simulate::meter_identity(usize::try_from(serial).unwrap_or(0))
-            .into_bytes();
+        let identity =
+            crate::simulate::meter_identity(usize::try_from(serial).unwrap_or(0)).into_bytes();
         let pana_rng = StdRng::from_rng(&mut rng).unwrap_or_else(|_| StdRng::seed_from_u64(serial));
-        let link_rng = StdRng::from_rng(&mut rng).unwrap_or_else(|_| StdRng::seed_from_u64(!serial));
+        let link_rng =
+            StdRng::from_rng(&mut rng).unwrap_or_else(|_| StdRng::seed_from_u64(!serial));
         let native = serial.to_be_bytes().to_vec();
         let link = MeterLink::new(
             MeterLinkConfig::new(meter_ap_title(serial), host_ap_title(), native)
@@ -207,8 +212,10 @@ impl MeterAgent {
         let acked_to = interval_floor(model.meter_time());
         MeterAgent {
             serial,
-            pana: PanaMeter::with_rng(&identity, psk, config.pac.clone(), pana_rng),
+            pana: PanaMeter::with_rng(&identity, psk.clone(), config.pac.clone(), pana_rng),
             identity,
+            psk,
+            rng,
             link,
             model,
             phase: Phase::Authenticating,
@@ -246,6 +253,11 @@ impl MeterAgent {
         &self.acked
     }
 
+    /// Where the meter stands, for diagnostics: its phase and its PaC's state.
+    pub fn state(&self) -> String {
+        format!("{:?}/{:?}", self.phase, self.pana.pac().state())
+    }
+
     /// Whether the meter is registered with the head-end.
     pub fn online(&self) -> bool {
         self.phase == Phase::Online
@@ -261,11 +273,22 @@ impl MeterAgent {
         self.pana.in_handshake()
     }
 
-    /// Starts PANA.
+    /// Starts PANA: a new PANA session from a new PaC (one still holding a session the PAA
+    /// has lost is dropped).
     pub fn start(&mut self, now: Instant) {
         self.phase = Phase::Authenticating;
-        if let Err(e) = self.pana.start(now) {
-            tracing::debug!(serial = self.serial, %e, "PaC refused to start");
+        if self.pana.start(now).is_err() {
+            let rng = StdRng::from_rng(&mut self.rng)
+                .unwrap_or_else(|_| StdRng::seed_from_u64(self.serial ^ 0x5eed));
+            self.pana = PanaMeter::with_rng(
+                &self.identity,
+                self.psk.clone(),
+                self.config.pac.clone(),
+                rng,
+            );
+            if let Err(e) = self.pana.start(now) {
+                tracing::warn!(serial = self.serial, %e, "PaC refused to start");
+            }
         }
         self.drain(now, None);
     }
@@ -352,7 +375,10 @@ impl MeterAgent {
             return;
         };
         let (first_start, end) = (upload.first_start, upload.end());
-        match self.link.write_intervals(table::ST64, &upload.to_bytes(), now) {
+        match self
+            .link
+            .write_intervals(table::ST64, &upload.to_bytes(), now)
+        {
             Ok(o) => {
                 self.stats.uploads_sent += 1;
                 self.outstanding.insert(
@@ -506,7 +532,10 @@ impl MeterAgent {
             return false;
         };
         let facts = SessionFacts::new(self.session_id, key_id, self.identity.clone());
-        match self.link.install_session(&facts, keys.emsk(), self.lifetime, now) {
+        match self
+            .link
+            .install_session(&facts, keys.emsk(), self.lifetime, now)
+        {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!(serial = self.serial, %e, "cannot install C12.22 keys");

@@ -109,6 +109,7 @@ async fn a_week_with_loss_and_a_killed_headend_stores_every_interval_exactly_onc
     agent.pac.restart_on_loss = true;
     agent.pac.retransmit.pci_mrt = Duration::from_secs(2);
     agent.pac.retransmit.req_mrt = Duration::from_secs(2);
+    agent.pac.auth_timeout = Duration::from_secs(5);
     agent.grace = grace;
     let unset = SocketAddr::from(([127, 0, 0, 1], 9));
     let mut options = FleetOptions::new(0..METERS, unset, unset, clock);
@@ -167,7 +168,7 @@ async fn a_week_with_loss_and_a_killed_headend_stores_every_interval_exactly_onc
 
     // The week, then time for the last intervals to arrive or be backfilled.
     let end = DEMO_START + DAYS * DAY;
-    wait_for_sim(&clock, end + DAY / 2).await;
+    wait_for_sim(&clock, end + DAY).await;
     stop_tx.send(true).unwrap();
     let agents = fleet.await.unwrap().unwrap();
     let interrupted = Command::new("kill")
@@ -188,9 +189,13 @@ async fn a_week_with_loss_and_a_killed_headend_stores_every_interval_exactly_onc
             (got != expected.len()).then_some((m, got))
         })
         .collect();
+    let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+    for a in &agents {
+        *states.entry(a.state()).or_default() += 1;
+    }
     assert!(
         incomplete.is_empty(),
-        "{} meters incomplete (meter, intervals of {}): {:?}; head-end log:\n{}",
+        "{} meters incomplete (meter, intervals of {}): {:?}; meter states {states:?}; head-end log:\n{}",
         incomplete.len(),
         expected.len(),
         &incomplete[..incomplete.len().min(10)],

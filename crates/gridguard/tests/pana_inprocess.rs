@@ -256,7 +256,9 @@ async fn meter_pings_reauthenticates_and_terminates() {
             options,
             |e| match e {
                 MeterEvent::Established { key_id, msk, .. }
-                | MeterEvent::Reauthenticated { key_id, msk, .. } => keys.push((*key_id, msk.clone())),
+                | MeterEvent::Reauthenticated { key_id, msk, .. } => {
+                    keys.push((*key_id, msk.clone()))
+                }
                 _ => {}
             },
             std::future::pending(),

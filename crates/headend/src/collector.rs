@@ -302,7 +302,11 @@ mod tests {
         assert_eq!(c.stats().stored, 3);
         assert_eq!(c.stats().duplicates, 1);
         assert_eq!(c.missing(7, 3 * I), 0);
-        assert_eq!(c.missing(7, I), 0, "a bound below the watermark misses nothing");
+        assert_eq!(
+            c.missing(7, I),
+            0,
+            "a bound below the watermark misses nothing"
+        );
         assert!(c.is_stored(7, 2 * I) && !c.is_stored(7, 3 * I));
     }
 
