@@ -46,6 +46,9 @@ pub enum AmsoCommand {
         /// Write the meters' traffic to this pcap file (open it in Wireshark with the key log).
         #[arg(long)]
         pcap: Option<PathBuf>,
+        /// Append the C12.22 keys to this key log (keys in clear; GRIDGUARD_KEYLOG works too).
+        #[arg(long)]
+        keylog: Option<PathBuf>,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -89,6 +92,9 @@ pub enum AmsoCommand {
         /// Seconds (meter time) an interval may take to arrive before it is backfilled.
         #[arg(long, default_value_t = 7200)]
         settle: i64,
+        /// Append the C12.22 keys to this key log (keys in clear; GRIDGUARD_KEYLOG works too).
+        #[arg(long)]
+        keylog: Option<PathBuf>,
     },
     /// The head-end's event log (sessions, key rollovers, registrations, gaps, commands).
     Events {
@@ -122,9 +128,11 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
             loss,
             regions,
             pcap,
+            keylog,
             quiet,
         } => {
             let options = DemoOptions {
+                keylog,
                 meters,
                 days,
                 day_secs,
@@ -158,6 +166,7 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
             real_start_ms,
             speed,
             settle,
+            keylog,
         } => {
             let mut clock = SimClock::starting_now(sim_start, speed);
             if let Some(ms) = real_start_ms {
@@ -177,6 +186,7 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
                 settle_s: settle,
                 commands: Vec::new(),
                 batch: 4_096,
+                keylog,
             };
             let (stop_tx, stop_rx) = watch::channel(false);
             tokio::spawn(async move {

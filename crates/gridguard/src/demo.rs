@@ -44,6 +44,8 @@ pub struct DemoOptions {
     pub regions: u32,
     /// Write the traffic to this pcap file.
     pub pcap: Option<PathBuf>,
+    /// Append the C12.22 keys to this key log (for Wireshark).
+    pub keylog: Option<PathBuf>,
     /// Show progress bars.
     pub progress: bool,
     /// Seed of the meters' PSKs and the loss.
@@ -60,6 +62,7 @@ impl Default for DemoOptions {
             loss: 0.0,
             regions: 10,
             pcap: None,
+            keylog: None,
             progress: true,
             seed: 1,
         }
@@ -177,6 +180,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         settle_s: 6 * 3_600,
         commands,
         batch: 4_096,
+        keylog: options.keylog.clone(),
     };
     let mut agent = AgentConfig::default();
     agent.pac.reauth_margin = Some(lifetime / 4);
@@ -408,8 +412,17 @@ fn summary(
     if let Some(p) = &options.pcap {
         let _ = writeln!(
             s,
-            "Capture: {} (PANA on 716, C12.22 on 1153; see README: opening captures in Wireshark)",
+            "Capture: {} (PANA on 716, C12.22 on 1153; see README: opening C12.22 captures in Wireshark)",
             p.display()
+        );
+    }
+    if let Some(k) = &options.keylog {
+        let _ = writeln!(
+            s,
+            "Key log: {} (keys in clear: delete it after debugging)\n  gridguard inspect {} --keylog {}",
+            k.display(),
+            options.pcap.as_ref().map_or("CAPTURE".into(), |p| p.display().to_string()),
+            k.display()
         );
     }
     Ok(s)

@@ -11,6 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use gridguard_c1222::{
 };
 use gridguard_eap::MemoryCredentials;
 use gridguard_headend::{C1222Host, Collector, CollectorConfig, HostConfig, HostEvent, SharedHost};
+use gridguard_keys::keylog::KeyLog;
 use gridguard_keys::SessionFacts;
 use gridguard_meter::tables::id as table;
 use gridguard_meter::tables::procedures::{ProcedureRequest, MP_REMOTE_SWITCH};
@@ -129,6 +131,10 @@ pub struct HeadendOptions {
     pub commands: Vec<ScheduledCommand>,
     /// Most readings one vault transaction carries.
     pub batch: usize,
+    /// Append every installed C12.22 key generation to this key log (Wireshark's
+    /// `c1222_decryption_table` format); when `None`, `GRIDGUARD_KEYLOG` decides. Keys in clear:
+    /// for debugging only.
+    pub keylog: Option<PathBuf>,
 }
 
 /// Counters of the head-end.
@@ -705,6 +711,16 @@ pub async fn run_headend_on(
         },
         actions: Vec::new(),
     };
+    let mut keylog = match &options.keylog {
+        Some(path) => Some(KeyLog::open(path)?),
+        None => KeyLog::from_env()?,
+    };
+    if let Some(k) = &keylog {
+        eprintln!(
+            "warning: C12.22 keys are written in clear to {} (debugging only)",
+            k.path().display()
+        );
+    }
     let (paa_shared, paa_log, paa_progress, clock) =
         (shared.clone(), log.clone(), progress.clone(), options.clock);
     let on_paa = move |e: &ServeEvent| {
@@ -726,10 +742,14 @@ pub async fn run_headend_on(
         let now = Instant::now();
         let (rollover, result) = paa_shared.with(|h| {
             let rollover = h.keys().contains(&title);
-            (
-                rollover,
-                h.install_session(title, &facts, keys.emsk(), *lifetime, now),
-            )
+            let result = h.install_session(title.clone(), &facts, keys.emsk(), *lifetime, now);
+            if let (Ok(_), Some(k), Some(ring)) = (&result, keylog.as_mut(), h.keys().ring(&title))
+            {
+                if let Err(e) = k.log_current(&serial, ring, now) {
+                    tracing::warn!(%e, "key log write failed");
+                }
+            }
+            (rollover, result)
         });
         match result {
             Ok(_) if rollover => {
