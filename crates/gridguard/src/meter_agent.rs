@@ -615,7 +615,143 @@ pub fn key_application(key_id: u8) -> Option<Application> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use gridguard_c1222::{
+        Epsem, EpsemControl, Request, ResponseControl, SecurityMode, Service, TableId,
+    };
+    use gridguard_headend::{C1222Host, HostConfig, HostEvent};
+    use gridguard_meter::tables::procedures::{ProcedureRequest, MP_REMOTE_SWITCH};
+    use gridguard_meter::SwitchState;
+
+    const SIM: u64 = 1_790_812_800;
+
+    /// A meter agent and a host sharing one session's keys (as PANA would give them).
+    fn keyed_pair(now: Instant) -> (MeterAgent, C1222Host<StdRng>) {
+        let serial = 7;
+        let model = crate::fleet::meter_model(serial, SIM);
+        let mut agent = MeterAgent::new(
+            serial,
+            Psk::new([7; 16]),
+            model,
+            AgentConfig::default(),
+            StdRng::seed_from_u64(1),
+        );
+        let emsk = [0x42u8; 64];
+        let facts = SessionFacts::new(9, 1, agent.identity.clone());
+        let lifetime = Duration::from_secs(3_600);
+        agent.session_id = 9;
+        agent
+            .link
+            .install_session(&facts, &emsk, lifetime, now)
+            .unwrap();
+        let mut host = C1222Host::new(HostConfig::new(host_ap_title()), StdRng::seed_from_u64(2));
+        host.install_session(meter_ap_title(serial), &facts, &emsk, lifetime, now)
+            .unwrap();
+        // Register, so the host knows the meter's address.
+        agent.register(now, SIM);
+        let (_, reg) = agent.poll_transmit().unwrap();
+        let from = "127.0.0.1:40000".parse().unwrap();
+        let reply = host.handle_apdu(from, &reg, now).unwrap();
+        agent.handle_c1222(&reply.bytes.unwrap(), now, SIM);
+        assert!(agent.online());
+        (agent, host)
+    }
+
+    fn switch(on: u8, seq: u8) -> Epsem {
+        let proc = ProcedureRequest {
+            number: MP_REMOTE_SWITCH,
+            manufacturer: true,
+            selector: 0,
+            seq,
+            params: vec![on],
+        };
+        Epsem {
+            control: EpsemControl::new(SecurityMode::CIPHERTEXT_AUTH, ResponseControl::ALWAYS),
+            ed_class: None,
+            services: vec![Service::Request(Request::FullWrite {
+                table: TableId(table::ST7),
+                data: proc.to_bytes(),
+            })],
+            end_marker: false,
+        }
+    }
+
+    /// The response code the host sees for the meter's answer to `bytes`.
+    fn answer(
+        agent: &mut MeterAgent,
+        host: &mut C1222Host<StdRng>,
+        bytes: &[u8],
+        now: Instant,
+    ) -> Option<ResponseCode> {
+        agent.handle_c1222(bytes, now, SIM + 60);
+        let (_, reply) = agent.poll_transmit()?;
+        host.handle_apdu("127.0.0.1:40000".parse().unwrap(), &reply, now)
+            .ok()?;
+        std::iter::from_fn(|| host.poll_event()).find_map(|e| match e {
+            HostEvent::Response { code, .. } => Some(code),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_switch_command_works_only_under_the_demand_response_key_and_only_once() {
+        let now = Instant::now();
+        let (mut agent, mut host) = keyed_pair(now);
+        let title = meter_ap_title(7);
+
+        // Under the C12.22 data key: refused with isc, the switch stays closed.
+        let wrong_key = host.request(&title, &switch(0, 1), now).unwrap();
+        assert_eq!(
+            answer(&mut agent, &mut host, &wrong_key, now),
+            Some(ResponseCode::ISC)
+        );
+        assert_eq!(agent.model().switch_state(), SwitchState::Connected);
+        assert_eq!(agent.stats().commands_refused, 1);
+
+        // Under the demand-response key: done and acknowledged.
+        let open = host.demand_response(&title, &switch(0, 2), now).unwrap();
+        assert_eq!(
+            answer(&mut agent, &mut host, &open, now),
+            Some(ResponseCode::OK)
+        );
+        assert_eq!(agent.model().switch_state(), SwitchState::Disconnected);
+        let close = host.demand_response(&title, &switch(1, 3), now).unwrap();
+        assert_eq!(
+            answer(&mut agent, &mut host, &close, now),
+            Some(ResponseCode::OK)
+        );
+        assert_eq!(agent.model().switch_state(), SwitchState::Connected);
+
+        // The "open" command replayed: refused by the link, the switch stays closed.
+        let refused = agent.stats().refused;
+        assert_eq!(answer(&mut agent, &mut host, &open, now), None);
+        assert_eq!(agent.stats().refused, refused + 1);
+        assert_eq!(agent.model().switch_state(), SwitchState::Connected);
+        assert_eq!(agent.stats().commands, 2);
+    }
+
+    #[test]
+    fn a_command_for_another_meter_is_refused() {
+        let now = Instant::now();
+        let (mut agent, mut host) = keyed_pair(now);
+        // A second meter with its own session; its command reaches meter 7's socket.
+        let other = meter_ap_title(8);
+        let facts = SessionFacts::new(10, 1, b"meter-000008".to_vec());
+        host.install_session(
+            other.clone(),
+            &facts,
+            &[0x43; 64],
+            Duration::from_secs(3_600),
+            now,
+        )
+        .unwrap();
+        let for_other = host.demand_response(&other, &switch(0, 1), now).unwrap();
+        let refused = agent.stats().refused;
+        assert_eq!(answer(&mut agent, &mut host, &for_other, now), None);
+        assert_eq!(agent.stats().refused, refused + 1);
+        assert_eq!(agent.model().switch_state(), SwitchState::Connected);
+    }
 
     #[test]
     fn ap_titles_and_identities_name_the_serial() {
