@@ -194,6 +194,21 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     fleet_options.agent = agent;
     fleet_options.loss = options.loss;
     fleet_options.outage = outage;
+    // Three meters start with their clocks off (the head-end reads ST52 at registration and
+    // sets them with SP10); five reboot on day 5 at noon for 45 minutes, keeping their
+    // profiles in non-volatile memory.
+    let skewed: [(u64, i64); 3] = [(30, 437), (31, -1_010), (32, 600)];
+    fleet_options.clock_skew = skewed
+        .into_iter()
+        .filter(|(m, _)| *m < options.meters)
+        .collect();
+    if options.days > 5 {
+        let at = DEMO_START + 4 * DAY + 12 * 3_600;
+        fleet_options.reboots = (40..45)
+            .filter(|m| *m < options.meters)
+            .map(|m| (m, at, 2_700))
+            .collect();
+    }
     fleet_options.start_spread = warmup / 2;
     let capture = options
         .pcap
@@ -305,6 +320,10 @@ fn verify_sample(
                 )
             })
             .collect();
+        // A clock set backwards repeats an interval start in the meter's profile; the vault
+        // keeps the first reading of a (meter, interval), and so does this comparison.
+        let mut seen = std::collections::HashSet::new();
+        let own: Vec<(i64, u64)> = own.into_iter().filter(|(t, _)| seen.insert(*t)).collect();
         let got: Vec<(i64, u64)> = from_shares
             .readings
             .iter()
@@ -367,6 +386,11 @@ fn summary(
             "commands sent / acknowledged",
             format!("{} / {}", h.commands_sent, h.commands_acked),
         ),
+        (
+            "meter clocks found off and set (SP10)",
+            h.clocks_set.to_string(),
+        ),
+        ("meter reboots (profile kept)", m.reboots.to_string()),
         (
             "C12.22 messages refused by the head-end",
             h.refused.to_string(),

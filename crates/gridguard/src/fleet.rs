@@ -63,6 +63,10 @@ pub struct FleetOptions {
     /// Records every datagram a meter sends or receives (the head-end's side shown on its
     /// standard ports: PANA 716, C12.22 1153).
     pub capture: Option<Arc<Mutex<PcapWriter>>>,
+    /// Meters whose clock starts off by so many seconds: (serial, offset).
+    pub clock_skew: Vec<(u64, i64)>,
+    /// Meters that reboot: (serial, simulated time, simulated seconds without power).
+    pub reboots: Vec<(u64, u64, u64)>,
 }
 
 impl FleetOptions {
@@ -81,6 +85,8 @@ impl FleetOptions {
             start_spread: Duration::from_secs(1),
             outage: None,
             capture: None,
+            clock_skew: Vec::new(),
+            reboots: Vec::new(),
         }
     }
 }
@@ -142,6 +148,7 @@ pub fn add(a: AgentStats, b: AgentStats) -> AgentStats {
         reads: a.reads + b.reads,
         refused: a.refused + b.refused,
         restarts: a.restarts + b.restarts,
+        reboots: a.reboots + b.reboots,
     }
 }
 
@@ -257,6 +264,17 @@ impl Lane {
                 slot.started = true;
                 slot.agent.start(now);
             }
+            let serial = slot.agent.serial();
+            if let Some(&(_, _, down)) = self
+                .options
+                .reboots
+                .iter()
+                .find(|(s, at, _)| *s == serial && sim >= *at)
+            {
+                if slot.agent.stats().reboots == 0 {
+                    slot.agent.reboot(sim, down);
+                }
+            }
             slot.agent.handle_timeout(now, sim);
             self.flush(i, sim);
         }
@@ -279,10 +297,21 @@ impl Lane {
     }
 }
 
+/// The model configuration of simulated meter `serial` (its household is drawn from the
+/// serial); `clock_offset` seconds of clock error.
+pub fn meter_config(serial: u64, clock_offset: i64) -> MeterConfig {
+    MeterConfig::new(serial, serial.wrapping_mul(0x9e37_79b9).wrapping_add(7))
+        .with_clock_offset(clock_offset)
+}
+
 /// The meter model of `serial` at simulated time `sim`, with the residential TOU calendar.
 pub fn meter_model(serial: u64, sim: u64) -> gridguard_meter::Meter {
+    meter_model_skewed(serial, sim, 0)
+}
+
+fn meter_model_skewed(serial: u64, sim: u64, clock_offset: i64) -> gridguard_meter::Meter {
     gridguard_meter::Meter::new(
-        MeterConfig::new(serial, serial.wrapping_mul(0x9e37_79b9).wrapping_add(7)),
+        meter_config(serial, clock_offset),
         Arc::new(TouCalendar::residential()),
         sim,
     )
@@ -296,7 +325,12 @@ pub fn build_fleet(options: &FleetOptions) -> std::io::Result<Vec<(MeterAgent, U
     let sim = options.clock.sim_start;
     let mut out = Vec::new();
     for serial in options.serials.clone() {
-        let model = meter_model(serial, sim);
+        let offset = options
+            .clock_skew
+            .iter()
+            .find(|(s, _)| *s == serial)
+            .map_or(0, |(_, o)| *o);
+        let model = meter_model_skewed(serial, sim, offset);
         let agent = MeterAgent::new(
             serial,
             meter_psk(options.seed, usize::try_from(serial).unwrap_or(0)),

@@ -22,8 +22,9 @@ use gridguard_eap::MemoryCredentials;
 use gridguard_headend::{C1222Host, Collector, CollectorConfig, HostConfig, HostEvent, SharedHost};
 use gridguard_keys::keylog::KeyLog;
 use gridguard_keys::SessionFacts;
+use gridguard_meter::tables::calendar;
 use gridguard_meter::tables::id as table;
-use gridguard_meter::tables::procedures::{ProcedureRequest, MP_REMOTE_SWITCH};
+use gridguard_meter::tables::procedures::{ProcedureRequest, MP_REMOTE_SWITCH, SP_SET_DATE_TIME};
 use gridguard_meter::tables::upload::{profile_intervals, IntervalUpload};
 use gridguard_meter::{LoadControl, TouCalendar as MeterTou};
 use gridguard_pana::PaaConfig;
@@ -47,6 +48,8 @@ pub enum CommandKind {
     Disconnect,
     /// Close the remote switch.
     Reconnect,
+    /// Set the meter's clock to the head-end's (SP10), sent when a meter's clock is off.
+    SetClock,
     /// A demand-response (load-control) event from the moment it arrives.
     LoadControl {
         /// Length, minutes.
@@ -61,11 +64,13 @@ impl CommandKind {
         match self {
             CommandKind::Disconnect => "disconnect",
             CommandKind::Reconnect => "reconnect",
+            CommandKind::SetClock => "set-clock",
             CommandKind::LoadControl { .. } => "demand-response",
         }
     }
 
-    fn procedure(self, seq: u8) -> ProcedureRequest {
+    /// The ST7 procedure; `sim` is the head-end's time (for SP10).
+    fn procedure(self, seq: u8, sim: u64) -> ProcedureRequest {
         let switch = |on: u8| ProcedureRequest {
             number: MP_REMOTE_SWITCH,
             manufacturer: true,
@@ -76,6 +81,18 @@ impl CommandKind {
         match self {
             CommandKind::Disconnect => switch(0),
             CommandKind::Reconnect => switch(1),
+            CommandKind::SetClock => {
+                // SET_MASK date and time, then LTIME_DATE and TIME_DATE_QUAL as in ST52.
+                let mut params = vec![0x03];
+                params.extend(calendar::clock(sim).iter().take(7));
+                ProcedureRequest {
+                    number: SP_SET_DATE_TIME,
+                    manufacturer: false,
+                    selector: 0,
+                    seq,
+                    params,
+                }
+            }
             CommandKind::LoadControl {
                 duration_min,
                 reduction_pct,
@@ -158,6 +175,8 @@ pub struct HeadendStats {
     pub commands_sent: u64,
     /// Commands acknowledged by the meter.
     pub commands_acked: u64,
+    /// Meter clocks found off and set (SP10).
+    pub clocks_set: u64,
     /// C12.22 messages refused.
     pub refused: u64,
     /// Intervals missing (neither uploaded nor backfilled) among those that should have
@@ -257,6 +276,8 @@ struct BackfillReads {
 }
 
 const COMMAND_RETRY: Duration = Duration::from_secs(1);
+/// Clock error the head-end tolerates before it sets a meter's clock, seconds.
+const CLOCK_TOLERANCE_S: i128 = 60;
 const COMMAND_TRIES: u32 = 8;
 
 struct Host {
@@ -302,6 +323,7 @@ impl Host {
                             "registered",
                             from.to_string(),
                         );
+                        self.read_tables(serial, &[table::ST52], now);
                     }
                 }
                 HostEvent::Intervals { meter, data, .. } => {
@@ -365,6 +387,31 @@ impl Host {
 
     fn on_response(&mut self, serial: u64, t: Option<u16>, code: ResponseCode, data: Vec<u8>) {
         match t {
+            Some(table::ST52) if code == ResponseCode::OK => {
+                let Ok(meter_time) = calendar::parse_clock(&data) else {
+                    return;
+                };
+                let sim = self.clock.now();
+                let skew = i128::from(meter_time) - i128::from(sim);
+                if skew.abs() > CLOCK_TOLERANCE_S {
+                    self.log.log(
+                        sim,
+                        Some(serial),
+                        "clock",
+                        format!("meter clock off by {skew} s; setting it"),
+                    );
+                    self.progress.update(|s| s.clocks_set += 1);
+                    self.pending_commands
+                        .entry(serial)
+                        .or_default()
+                        .push_back(PendingCommand {
+                            kind: CommandKind::SetClock,
+                            sent_at: Instant::now(),
+                            tries: 0,
+                        });
+                    self.dispatch(serial, Instant::now());
+                }
+            }
             Some(table::ST63) | Some(table::ST64) => {
                 let Some(b) = self.backfills.get_mut(&serial) else {
                     return;
@@ -482,25 +529,7 @@ impl Host {
             else {
                 break;
             };
-            let epsem = Epsem {
-                control: EpsemControl::new(SecurityMode::CIPHERTEXT_AUTH, ResponseControl::ALWAYS),
-                ed_class: None,
-                services: vec![
-                    Service::Request(Request::FullRead {
-                        table: TableId(table::ST63),
-                    }),
-                    Service::Request(Request::FullRead {
-                        table: TableId(table::ST64),
-                    }),
-                ],
-                end_marker: false,
-            };
-            let title = meter_ap_title(req.meter);
-            let sent = self.shared.with(|h| {
-                let addr = h.meter_address(&title)?;
-                h.request(&title, &epsem, now).ok().map(|b| (addr, b))
-            });
-            if let Some((addr, bytes)) = sent {
+            if self.read_tables(req.meter, &[table::ST63, table::ST64], now) {
                 self.backfills.insert(
                     req.meter,
                     BackfillReads {
@@ -515,7 +544,6 @@ impl Host {
                     "gap",
                     format!("{} intervals from {}", (req.to - req.from) / 900, req.from),
                 );
-                self.send(addr, &bytes);
             }
         }
         self.send_commands(now, sim);
@@ -532,6 +560,32 @@ impl Host {
                 s.missing = m;
             }
         });
+    }
+
+    /// Sends a request reading `tables` of meter `serial` under its C12.22 data key; false
+    /// when the meter has no session or address.
+    fn read_tables(&mut self, serial: u64, tables: &[u16], now: Instant) -> bool {
+        let epsem = Epsem {
+            control: EpsemControl::new(SecurityMode::CIPHERTEXT_AUTH, ResponseControl::ALWAYS),
+            ed_class: None,
+            services: tables
+                .iter()
+                .map(|&t| Service::Request(Request::FullRead { table: TableId(t) }))
+                .collect(),
+            end_marker: false,
+        };
+        let title = meter_ap_title(serial);
+        let sent = self.shared.with(|h| {
+            let addr = h.meter_address(&title)?;
+            h.request(&title, &epsem, now).ok().map(|b| (addr, b))
+        });
+        match sent {
+            Some((addr, bytes)) => {
+                self.send(addr, &bytes);
+                true
+            }
+            None => false,
+        }
     }
 
     fn send_commands(&mut self, now: Instant, sim: u64) {
@@ -596,7 +650,7 @@ impl Host {
             ed_class: None,
             services: vec![Service::Request(Request::FullWrite {
                 table: TableId(table::ST7),
-                data: cmd.kind.procedure(self.seq).to_bytes(),
+                data: cmd.kind.procedure(self.seq, self.clock.now()).to_bytes(),
             })],
             end_marker: false,
         };

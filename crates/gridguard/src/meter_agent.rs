@@ -134,6 +134,8 @@ pub struct AgentStats {
     pub refused: u64,
     /// Times the meter gave the head-end up and authenticated again.
     pub restarts: u64,
+    /// Reboots (power lost, the load profile kept in non-volatile memory).
+    pub reboots: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +179,9 @@ pub struct MeterAgent {
     next_upload: u64,
     out: VecDeque<(Dest, Vec<u8>)>,
     stats: AgentStats,
+    /// A reboot in progress: the non-volatile memory saved when power went, and the
+    /// simulated time it comes back.
+    down: Option<(Vec<u8>, u64)>,
 }
 
 impl std::fmt::Debug for MeterAgent {
@@ -228,6 +233,7 @@ impl MeterAgent {
             next_upload: 0,
             out: VecDeque::new(),
             stats: AgentStats::default(),
+            down: None,
             config,
         }
     }
@@ -293,6 +299,50 @@ impl MeterAgent {
         self.drain(now, None);
     }
 
+    /// Power fails at simulated time `sim` for `down_s` seconds: the meter saves its
+    /// non-volatile memory and goes silent; it comes back with its load profile, registers and
+    /// C12.22 invocation counter, but without keys or sessions (volatile), and authenticates
+    /// anew.
+    pub fn reboot(&mut self, sim: u64, down_s: u64) {
+        self.advance(sim);
+        self.down = Some((self.model.save(), sim + down_s));
+        self.stats.reboots += 1;
+        self.outstanding.clear();
+        self.out.clear();
+        self.phase = Phase::Authenticating;
+    }
+
+    /// Whether the meter is down for a reboot.
+    pub fn rebooting(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// Power is back: restore the model from its saved memory and start over.
+    fn power_up(&mut self, now: Instant, sim: u64) {
+        let Some((saved, _)) = self.down.take() else {
+            return;
+        };
+        let config = crate::fleet::meter_config(self.serial, 0);
+        let calendar = std::sync::Arc::new(gridguard_meter::TouCalendar::residential());
+        match gridguard_meter::Meter::restore(config, calendar, &saved, sim) {
+            Ok(model) => self.model = model,
+            Err(e) => tracing::warn!(serial = self.serial, %e, "meter memory lost in reboot"),
+        }
+        // Keys are volatile and gone; the C12.22 invocation counter and replay window are kept
+        // in non-volatile memory (a meter that restarted its counter would see its first
+        // messages refused by the host as replays).
+        self.link.revoke(now);
+        let rng = StdRng::from_rng(&mut self.rng)
+            .unwrap_or_else(|_| StdRng::seed_from_u64(self.serial ^ 0x5eed));
+        self.pana = PanaMeter::with_rng(
+            &self.identity,
+            self.psk.clone(),
+            self.config.pac.clone(),
+            rng,
+        );
+        self.start(now);
+    }
+
     /// Next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<(Dest, Vec<u8>)> {
         self.out.pop_front()
@@ -314,12 +364,18 @@ impl MeterAgent {
 
     /// A PANA datagram from the PAA.
     pub fn handle_pana(&mut self, bytes: &[u8], now: Instant, sim: u64) {
+        if self.down.is_some() {
+            return;
+        }
         self.pana.handle_datagram(bytes, now);
         self.drain(now, Some(sim));
     }
 
     /// A C12.22 APDU from the host.
     pub fn handle_c1222(&mut self, bytes: &[u8], now: Instant, sim: u64) {
+        if self.down.is_some() {
+            return;
+        }
         self.advance(sim);
         let mut tables = ModelTables {
             model: &mut self.model,
@@ -343,6 +399,12 @@ impl MeterAgent {
 
     /// Advances timers and the model to `now` / `sim`, uploads when due.
     pub fn handle_timeout(&mut self, now: Instant, sim: u64) {
+        if let Some((_, until)) = &self.down {
+            if sim < *until {
+                return;
+            }
+            self.power_up(now, sim);
+        }
         self.pana.handle_timeout(now);
         self.link.handle_timeout(now);
         self.drain(now, Some(sim));

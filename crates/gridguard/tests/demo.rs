@@ -47,17 +47,22 @@ async fn the_demo_runs_its_week_and_commands_reach_only_their_meters() {
         report.summary
     );
     // 10 meters of region 1 got the demand-response event, meter 7 the disconnect and the
-    // reconnect; nobody else got anything.
-    assert_eq!(report.headend.commands_acked, 12, "{}", report.summary);
+    // reconnect, meters 30-32 (clocks started off) a clock set; nobody got anything else.
+    assert_eq!(report.headend.clocks_set, 3, "{}", report.summary);
+    assert_eq!(report.headend.commands_acked, 15, "{}", report.summary);
     for agent in &report.agents {
-        let serial = agent.serial();
-        let dr = agent.model().demand_response_events();
-        let commands = agent.stats().commands;
-        match serial {
-            7 => assert_eq!((dr, commands), (0, 2), "meter 7"),
-            s if s % 10 == 1 => assert_eq!((dr, commands), (1, 1), "meter {s}"),
-            s => assert_eq!((dr, commands), (0, 0), "meter {s}"),
-        }
+        let s = agent.serial();
+        let dr = u32::from(s % 10 == 1);
+        let expected =
+            u64::from(dr) + if s == 7 { 2 } else { 0 } + u64::from((30..33).contains(&s));
+        assert_eq!(
+            (
+                agent.model().demand_response_events(),
+                agent.stats().commands
+            ),
+            (dr, expected),
+            "meter {s}"
+        );
         assert_eq!(agent.stats().commands_refused, 0);
     }
     assert!(report.summary.contains("Bills of three households"));
