@@ -95,6 +95,9 @@ pub enum AmsoCommand {
         /// Append the C12.22 keys to this key log (keys in clear; GRIDGUARD_KEYLOG works too).
         #[arg(long)]
         keylog: Option<PathBuf>,
+        /// Print a status line (`status stored=N missing=M …`) to stderr this often, seconds.
+        #[arg(long)]
+        status_every: Option<f64>,
     },
     /// The head-end's event log (sessions, key rollovers, registrations, gaps, commands).
     Events {
@@ -167,6 +170,7 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
             speed,
             settle,
             keylog,
+            status_every,
         } => {
             let mut clock = SimClock::starting_now(sim_start, speed);
             if let Some(ms) = real_start_ms {
@@ -194,7 +198,26 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
                 let _ = stop_tx.send(true);
             });
             eprintln!("head-end: PANA on {paa}, C12.22 on {host}; Ctrl-C stops");
-            let stats = run_headend(options, HeadendProgress::default(), stop_rx).await?;
+            let progress = HeadendProgress::default();
+            if let Some(every) = status_every {
+                let (p, period) = (progress.clone(), Duration::from_secs_f64(every.max(0.05)));
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(period).await;
+                        let s = p.get();
+                        eprintln!(
+                            "status sim={} stored={} missing={} filled={} sessions={} rekeys={}",
+                            clock.now(),
+                            s.intervals_stored,
+                            s.missing,
+                            s.intervals_filled,
+                            s.sessions,
+                            s.reauthentications
+                        );
+                    }
+                });
+            }
+            let stats = run_headend(options, progress, stop_rx).await?;
             eprintln!("{stats:?}");
             Ok(ExitCode::SUCCESS)
         }
