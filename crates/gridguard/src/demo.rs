@@ -419,13 +419,12 @@ fn summary(
         Some(&households),
         households.len(),
     )?);
-    if days > 3 && options.regions > 1 {
-        let dr_day = TimeRange::day_of(i64::try_from(r.period.0 + 2 * DAY).unwrap_or(0));
+    if days > 3 && options.regions > 2 {
         let _ = writeln!(
             s,
-            "\nRegion 1 on the demand-response day (event 17:00-19:00, 30% shed), from the shares:"
+            "\nDemand response (region 1, day 3, 17:00-19:00, 30% shed), regional totals from the shares:"
         );
-        s.push_str(&crate::vault_cli::totals_report(vault, 1, Some(dr_day))?);
+        s.push_str(&demand_response_table(vault, r.period.0)?);
     }
     let dir = r.data.display();
     let _ = writeln!(
@@ -454,6 +453,35 @@ fn summary(
 
 /// Marks a data directory the demo wrote (and may replace).
 const DEMO_MARKER: &str = "DEMO";
+
+/// Region 1 (the event) and region 2 (no event): energy from 17:00 to 19:00 on the event day
+/// and on the day before, each a regional total reconstructed from the shares.
+fn demand_response_table(vault: &mut gridguard_vault::Vault, start: u64) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let window = |day: u64| {
+        let from = i64::try_from(start + day * DAY + 17 * 3_600).unwrap_or(0);
+        TimeRange::new(from, from + 2 * 3_600)
+    };
+    let mut out = String::from("  region   day before     event day   change\n");
+    for region in [1u32, 2] {
+        let mut total = |range| -> anyhow::Result<u64> {
+            let t = vault.region_totals(
+                Some(region),
+                range,
+                gridguard_vault::Granularity::Day,
+                &Caller::aggregates_only(),
+            )?;
+            Ok(t.rows.iter().map(|r| r.wh).sum())
+        };
+        let (before, event) = (total(window(1))?, total(window(2))?);
+        let change = (event as f64 / before.max(1) as f64 - 1.0) * 100.0;
+        let _ = writeln!(
+            out,
+            "  {region:>6} {before:>10} Wh {event:>10} Wh {change:>+7.1}%"
+        );
+    }
+    Ok(out)
+}
 
 /// Removes what a previous demo left in `data`; refuses a directory the demo did not write.
 fn clear_data_dir(data: &DataDir) -> anyhow::Result<()> {
