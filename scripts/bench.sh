@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print each figure beside the anchor measured in the same run. Not part of CI.
 #   scripts/bench.sh            all benchmarks
-#   scripts/bench.sh eap        only the EAP-PSK ones (also: pana, c1222, meter, vault)
+#   scripts/bench.sh eap        only the EAP-PSK ones (also: pana, c1222, meter, vault, ingest)
 # Needs root (network namespaces) and the peers scripts/test.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -123,12 +123,25 @@ vault() {
   cargo run --release --locked -q -p gridguard-vault --example vault_bench -- --readings "${VAULT_READINGS:-1000000}"
 }
 
+ingest() {
+  # End-to-end durable ingest: INGEST_METERS simulated meters (one UDP socket each: at most ~19,000
+  # under this machine's 20,000 file limit) for a simulated day on a fast clock, PANA + C12.22 +
+  # shares in three SQLite stores; beside it, a bare vault ingest of as many readings in the same run.
+  local dir
+  dir=$(mktemp -d)
+  echo "== end-to-end ingest: ${INGEST_METERS:-15000} meters, 1 simulated day in ${INGEST_DAY_SECS:-8} s"
+  "$bin" demo --meters "${INGEST_METERS:-15000}" --days 1 --day-secs "${INGEST_DAY_SECS:-8}" \
+    --data "$dir/data" --quiet --ingest-anchor | sed -n '1,25p'
+  rm -rf "$dir"
+}
+
 case "$what" in
   eap) eap_in_process; eap_server_cpu ;;
   pana) pana_storm ;;
   c1222) c1222_and_keys ;;
   meter) meter_footprint ;;
   vault) vault ;;
-  all) eap_in_process; eap_server_cpu; pana_storm; c1222_and_keys; meter_footprint; vault ;;
+  ingest) ingest ;;
+  all) eap_in_process; eap_server_cpu; pana_storm; c1222_and_keys; meter_footprint; vault; ingest ;;
   *) echo "unknown benchmark: $what (eap, pana, c1222, meter, vault, all)" >&2; exit 2 ;;
 esac

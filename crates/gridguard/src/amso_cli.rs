@@ -52,6 +52,9 @@ pub enum AmsoCommand {
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
+        /// After the run, time a bare vault ingest of as many readings (benchmark anchor).
+        #[arg(long)]
+        ingest_anchor: bool,
     },
     /// Run the head-end alone: PAA, C12.22 host, durable ingest into the vault, backfill.
     Headend {
@@ -133,8 +136,10 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
             pcap,
             keylog,
             quiet,
+            ingest_anchor,
         } => {
             let options = DemoOptions {
+                ingest_anchor,
                 keylog,
                 meters,
                 days,
