@@ -294,6 +294,8 @@ struct Host {
     backfills: HashMap<u64, BackfillReads>,
     seq: u8,
     ticks: u64,
+    /// When each outstanding clock read (ST52) was sent.
+    clock_reads: HashMap<u64, Instant>,
 }
 
 impl Host {
@@ -323,7 +325,9 @@ impl Host {
                             "registered",
                             from.to_string(),
                         );
-                        self.read_tables(serial, &[table::ST52], now);
+                        if self.read_tables(serial, &[table::ST52], now) {
+                            self.clock_reads.insert(serial, now);
+                        }
                     }
                 }
                 HostEvent::Intervals { meter, data, .. } => {
@@ -393,7 +397,14 @@ impl Host {
                 };
                 let sim = self.clock.now();
                 let skew = i128::from(meter_time) - i128::from(sim);
-                if skew.abs() > CLOCK_TOLERANCE_S {
+                // The meter read its clock somewhere within the round trip: on a fast simulated
+                // clock that uncertainty is added to the tolerance.
+                let rtt = self
+                    .clock_reads
+                    .remove(&serial)
+                    .map_or(Duration::ZERO, |sent| sent.elapsed());
+                let uncertainty = (rtt.as_secs_f64() * self.clock.speed).ceil() as i128;
+                if skew.abs() > CLOCK_TOLERANCE_S + uncertainty {
                     self.log.log(
                         sim,
                         Some(serial),
@@ -853,6 +864,7 @@ pub async fn run_headend_on(
         backfills: HashMap::new(),
         seq: 0,
         ticks: 0,
+        clock_reads: HashMap::new(),
     };
     let mut ticker = tokio::time::interval(Duration::from_millis(50));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
