@@ -190,13 +190,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         batch: 4_096,
         keylog: options.keylog.clone(),
     };
-    let mut agent = AgentConfig::default();
-    agent.pac.reauth_margin = Some(lifetime / 4);
-    agent.pac.restart_on_loss = true;
-    agent.pac.retransmit.pci_mrt = Duration::from_secs(2);
-    agent.pac.retransmit.req_mrt = Duration::from_secs(2);
-    agent.pac.auth_timeout = Duration::from_secs(5);
-    agent.grace = grace;
+    let agent = AgentConfig::simulated(lifetime, grace);
     let mut fleet_options = FleetOptions::new(0..options.meters, paa, host, clock);
     fleet_options.seed = options.seed;
     fleet_options.agent = agent;

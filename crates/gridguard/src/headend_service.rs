@@ -24,7 +24,7 @@ use gridguard_keys::keylog::KeyLog;
 use gridguard_keys::SessionFacts;
 use gridguard_meter::tables::calendar;
 use gridguard_meter::tables::id as table;
-use gridguard_meter::tables::procedures::{ProcedureRequest, MP_REMOTE_SWITCH, SP_SET_DATE_TIME};
+use gridguard_meter::tables::procedures::{ProcedureRequest, MP_REMOTE_SWITCH};
 use gridguard_meter::tables::upload::{profile_intervals, IntervalUpload};
 use gridguard_meter::{LoadControl, TouCalendar as MeterTou};
 use gridguard_pana::PaaConfig;
@@ -81,18 +81,7 @@ impl CommandKind {
         match self {
             CommandKind::Disconnect => switch(0),
             CommandKind::Reconnect => switch(1),
-            CommandKind::SetClock => {
-                // SET_MASK date and time, then LTIME_DATE and TIME_DATE_QUAL as in ST52.
-                let mut params = vec![0x03];
-                params.extend(calendar::clock(sim).iter().take(7));
-                ProcedureRequest {
-                    number: SP_SET_DATE_TIME,
-                    manufacturer: false,
-                    selector: 0,
-                    seq,
-                    params,
-                }
-            }
+            CommandKind::SetClock => ProcedureRequest::set_date_time(seq, sim),
             CommandKind::LoadControl {
                 duration_min,
                 reduction_pct,

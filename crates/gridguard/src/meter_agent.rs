@@ -100,6 +100,23 @@ impl Default for AgentConfig {
     }
 }
 
+impl AgentConfig {
+    /// Settings for a simulated fleet on a fast clock whose sessions live `lifetime`: the
+    /// PaC re-authenticates a quarter of the lifetime before its end and starts over on its
+    /// own after losing the PAA, with retransmission and authentication timeouts of seconds
+    /// rather than the RFC's minutes.
+    pub fn simulated(lifetime: Duration, grace: Duration) -> Self {
+        let mut agent = AgentConfig::default();
+        agent.pac.reauth_margin = Some(lifetime / 4);
+        agent.pac.restart_on_loss = true;
+        agent.pac.retransmit.pci_mrt = Duration::from_secs(2);
+        agent.pac.retransmit.req_mrt = Duration::from_secs(2);
+        agent.pac.auth_timeout = Duration::from_secs(5);
+        agent.grace = grace;
+        agent
+    }
+}
+
 /// Where a datagram goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dest {
@@ -284,14 +301,7 @@ impl MeterAgent {
     pub fn start(&mut self, now: Instant) {
         self.phase = Phase::Authenticating;
         if self.pana.start(now).is_err() {
-            let rng = StdRng::from_rng(&mut self.rng)
-                .unwrap_or_else(|_| StdRng::seed_from_u64(self.serial ^ 0x5eed));
-            self.pana = PanaMeter::with_rng(
-                &self.identity,
-                self.psk.clone(),
-                self.config.pac.clone(),
-                rng,
-            );
+            self.pana = self.fresh_pac();
             if let Err(e) = self.pana.start(now) {
                 tracing::warn!(serial = self.serial, %e, "PaC refused to start");
             }
@@ -332,15 +342,20 @@ impl MeterAgent {
         // in non-volatile memory (a meter that restarted its counter would see its first
         // messages refused by the host as replays).
         self.link.revoke(now);
+        self.pana = self.fresh_pac();
+        self.start(now);
+    }
+
+    /// A new PaC (with its EAP-PSK peer) for this meter, seeded from the agent's generator.
+    fn fresh_pac(&mut self) -> PanaMeter {
         let rng = StdRng::from_rng(&mut self.rng)
             .unwrap_or_else(|_| StdRng::seed_from_u64(self.serial ^ 0x5eed));
-        self.pana = PanaMeter::with_rng(
+        PanaMeter::with_rng(
             &self.identity,
             self.psk.clone(),
             self.config.pac.clone(),
             rng,
-        );
-        self.start(now);
+        )
     }
 
     /// Next datagram to send.
@@ -818,6 +833,7 @@ mod tests {
     #[test]
     fn ap_titles_and_identities_name_the_serial() {
         assert_eq!(serial_of(&meter_ap_title(123_456)), Some(123_456));
+        assert_eq!(serial_of(&meter_ap_title(u64::MAX)), Some(u64::MAX));
         assert_eq!(serial_of(&host_ap_title()), None);
         assert_eq!(serial_of_identity(b"meter-000042"), Some(42));
         assert_eq!(serial_of_identity(b"other-42"), None);

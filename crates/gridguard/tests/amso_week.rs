@@ -104,13 +104,7 @@ async fn a_week_with_loss_and_a_killed_headend_stores_every_interval_exactly_onc
     clock.real_start_ms += 3_000; // simulated time starts once the meters have registered
     let lifetime = clock.real(2 * DAY);
     let grace = lifetime / 4;
-    let mut agent = AgentConfig::default();
-    agent.pac.reauth_margin = Some(lifetime / 4);
-    agent.pac.restart_on_loss = true;
-    agent.pac.retransmit.pci_mrt = Duration::from_secs(2);
-    agent.pac.retransmit.req_mrt = Duration::from_secs(2);
-    agent.pac.auth_timeout = Duration::from_secs(5);
-    agent.grace = grace;
+    let agent = AgentConfig::simulated(lifetime, grace);
     let unset = SocketAddr::from(([127, 0, 0, 1], 9));
     let mut options = FleetOptions::new(0..METERS, unset, unset, clock);
     options.agent = agent;

@@ -122,3 +122,10 @@ fn offsets_are_clamped_to_the_clock_range() {
     let m = Meter::new(cfg().with_clock_offset(0), cal, MONDAY + 1);
     assert_eq!(m.meter_time(), MONDAY + 1);
 }
+
+#[test]
+fn the_sp10_builder_writes_the_field_layout_by_hand() {
+    for t in [MONDAY, MONDAY + 437, MONDAY + 86_399, 1_790_812_800] {
+        assert_eq!(ProcedureRequest::set_date_time(9, t).to_bytes(), sp10(9, t));
+    }
+}

@@ -89,6 +89,20 @@ impl ProcedureRequest {
         w.0
     }
 
+    /// The SP10 request setting date and time to meter time `t` (`SET_MASK` date and time,
+    /// `DATE_TIME` as LTIME_DATE, `TIME_DATE_QUAL` as ST52 writes it).
+    pub fn set_date_time(seq: u8, t: u64) -> Self {
+        let mut params = vec![0x03];
+        params.extend(super::calendar::clock(t).iter().take(7));
+        ProcedureRequest {
+            number: SP_SET_DATE_TIME,
+            manufacturer: false,
+            selector: 0,
+            seq,
+            params,
+        }
+    }
+
     /// The MP1 request carrying `event` with sequence number `seq`.
     pub fn load_control(seq: u8, event: &LoadControl) -> Self {
         ProcedureRequest {
