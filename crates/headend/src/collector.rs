@@ -125,6 +125,8 @@ pub struct Collector {
     /// Round-robin position of the backfill scan.
     order: Vec<u64>,
     cursor: usize,
+    /// The `now` of the last sweep of timed-out backfills.
+    swept: Option<Instant>,
 }
 
 impl Collector {
@@ -137,6 +139,7 @@ impl Collector {
             stats: CollectorStats::default(),
             order: Vec::new(),
             cursor: 0,
+            swept: None,
         }
     }
 
@@ -248,11 +251,15 @@ impl Collector {
         let cfg = self.config;
         let up_to = meter_now - cfg.settle_s;
         let up_to = up_to - up_to.rem_euclid(cfg.interval_s);
-        for t in self.meters.values_mut() {
-            if let Some((_, _, at)) = t.backfill {
-                if now.saturating_duration_since(at) >= cfg.backfill_timeout {
-                    t.backfill = None;
-                    self.in_flight = self.in_flight.saturating_sub(1);
+        // Timed-out backfills are swept once per `now`, not on every call of a burst.
+        if self.swept != Some(now) {
+            self.swept = Some(now);
+            for t in self.meters.values_mut() {
+                if let Some((_, _, at)) = t.backfill {
+                    if now.saturating_duration_since(at) >= cfg.backfill_timeout {
+                        t.backfill = None;
+                        self.in_flight = self.in_flight.saturating_sub(1);
+                    }
                 }
             }
         }
