@@ -426,7 +426,8 @@ impl MeterAgent {
         self.advance(sim);
         self.retry(now, sim);
         if self.phase == Phase::Online && sim >= self.next_upload && self.outstanding.is_empty() {
-            self.next_upload = sim - sim % self.config.upload_every_s + self.config.upload_every_s;
+            let every = self.config.upload_every_s.max(1);
+            self.next_upload = sim - sim % every + every;
             self.upload(now, sim);
         }
     }
