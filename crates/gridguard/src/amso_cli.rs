@@ -55,6 +55,14 @@ pub enum AmsoCommand {
         /// After the run, time a bare vault ingest of as many readings (benchmark anchor).
         #[arg(long)]
         ingest_anchor: bool,
+        /// Meters reach the head-end through this many neighbourhood collectors (PANA relays
+        /// per RFC 6345, C12.22 routed by AP title), one socket each, instead of a socket per
+        /// meter: for fleets beyond the process's file limit. 0: a socket per meter.
+        #[arg(long, default_value_t = 0)]
+        relays: usize,
+        /// Simulated minutes between two uploads of a meter.
+        #[arg(long, default_value_t = 60)]
+        upload_every: u64,
     },
     /// Run the head-end alone: PAA, C12.22 host, durable ingest into the vault, backfill.
     Headend {
@@ -137,9 +145,13 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
             keylog,
             quiet,
             ingest_anchor,
+            relays,
+            upload_every,
         } => {
             let options = DemoOptions {
                 ingest_anchor,
+                relays,
+                upload_every_s: upload_every.max(1).saturating_mul(60),
                 keylog,
                 meters,
                 days,

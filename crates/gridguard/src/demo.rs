@@ -53,6 +53,11 @@ pub struct DemoOptions {
     pub ingest_anchor: bool,
     /// Seed of the meters' PSKs and the loss.
     pub seed: u64,
+    /// Meters reach the head-end through this many neighbourhood collectors (PANA relays,
+    /// one socket each) instead of a socket each; 0: a socket each.
+    pub relays: usize,
+    /// Simulated seconds between two uploads of a meter.
+    pub upload_every_s: u64,
 }
 
 impl Default for DemoOptions {
@@ -69,6 +74,8 @@ impl Default for DemoOptions {
             progress: true,
             ingest_anchor: false,
             seed: 1,
+            relays: 0,
+            upload_every_s: 3_600,
         }
     }
 }
@@ -97,8 +104,11 @@ pub struct DemoReport {
     pub elapsed: Duration,
     /// The summary text (table, bills, totals).
     pub summary: String,
-    /// Intervals committed per real second from the first upload to the end of the run.
+    /// Intervals committed per real second while the simulated period runs (from its second
+    /// hour, when every meter has intervals to upload, to its end).
     pub ingest_rate: f64,
+    /// Uploads (C12.22 writes of intervals) acknowledged per second over the same window.
+    pub upload_rate: f64,
     /// Bare vault ingest rate of as many readings, measured after the run (when asked).
     pub anchor_rate: Option<f64>,
     /// The meters at the end (for tests).
@@ -190,7 +200,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         batch: 4_096,
         keylog: options.keylog.clone(),
     };
-    let agent = AgentConfig::simulated(lifetime, grace);
+    let mut agent = AgentConfig::simulated(lifetime, grace);
+    agent.upload_every_s = options.upload_every_s.max(1);
     let mut fleet_options = FleetOptions::new(0..options.meters, paa, host, clock);
     fleet_options.seed = options.seed;
     fleet_options.agent = agent;
@@ -212,6 +223,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
             .collect();
     }
     fleet_options.start_spread = warmup / 2;
+    if options.relays > 0 {
+        fleet_options.relays = true;
+        fleet_options.lanes = options.relays;
+    }
+    // A meter's timers and model need no finer step than ~5,000 meters per tick give.
+    fleet_options.tick_slices = usize::try_from(options.meters / 5_000).unwrap_or(1).max(1);
     let capture = options
         .pcap
         .as_ref()
@@ -227,10 +244,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         head_progress.clone(),
         stop_rx.clone(),
     ));
-    let agents = build_fleet(&fleet_options)?;
+    let prepared = build_fleet(&fleet_options)?;
     let fleet_progress = FleetProgress::default();
     let fleet = tokio::spawn(run_fleet(
-        agents,
+        prepared,
         fleet_options,
         fleet_progress.clone(),
         stop_rx,
@@ -240,11 +257,23 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     // Run to the end of the period, then until every interval of it is stored (the last ones
     // may need the settle time and a backfill), at most a simulated day longer.
     let deadline = end + DAY;
+    let mut window = RateWindow::default();
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let sim = clock.now();
         let h = head_progress.get();
         bars.update(sim, &h, &fleet_progress);
+        let sample = (
+            Instant::now(),
+            h.intervals_stored,
+            fleet_progress.total().uploads_acked,
+        );
+        if sim >= DEMO_START + 3_600 && window.from.is_none() {
+            window.from = Some(sample);
+        }
+        if sim <= end || window.to.is_none() {
+            window.to = Some(sample);
+        }
         if headend.is_finished() || fleet.is_finished() {
             break;
         }
@@ -277,8 +306,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     let stored_intervals: u64 = counts.values().sum();
     let expected_intervals = options.meters * options.days * 96;
     let verified_meters = verify_sample(&mut vault, &agents, period, 10)?;
-    let run_secs = t0.elapsed().saturating_sub(warmup).as_secs_f64().max(1e-3);
-    let ingest_rate = headend_stats.intervals_stored as f64 / run_secs;
+    let (ingest_rate, upload_rate) = window.rates();
     let anchor_rate = if options.ingest_anchor {
         Some(bare_ingest_rate(headend_stats.intervals_stored)?)
     } else {
@@ -296,11 +324,34 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         elapsed: t0.elapsed(),
         summary: String::new(),
         ingest_rate,
+        upload_rate,
         anchor_rate,
         agents,
     };
     report.summary = summary(&report, &mut vault, &options)?;
     Ok(report)
+}
+
+/// Samples (real time, intervals stored, uploads acknowledged) at the start and end of the
+/// window the ingest rate is measured over.
+#[derive(Default)]
+struct RateWindow {
+    from: Option<(Instant, u64, u64)>,
+    to: Option<(Instant, u64, u64)>,
+}
+
+impl RateWindow {
+    /// (intervals stored, uploads acknowledged) per real second over the window.
+    fn rates(&self) -> (f64, f64) {
+        let (Some(a), Some(b)) = (self.from, self.to) else {
+            return (0.0, 0.0);
+        };
+        let secs = b.0.saturating_duration_since(a.0).as_secs_f64().max(1e-3);
+        (
+            b.1.saturating_sub(a.1) as f64 / secs,
+            b.2.saturating_sub(a.2) as f64 / secs,
+        )
+    }
 }
 
 /// Readings per second a bare vault (three fresh SQLite stores in a temporary directory)
@@ -443,8 +494,8 @@ fn summary(
     }
     let _ = writeln!(
         s,
-        "\n  durable ingest, end to end (meters simulated in the same process): {:.0} intervals/s",
-        r.ingest_rate
+        "\n  durable ingest, end to end (meters simulated in the same process): {:.0} intervals/s ({:.0} uploads/s)",
+        r.ingest_rate, r.upload_rate
     );
     if let Some(a) = r.anchor_rate {
         let _ = writeln!(

@@ -56,7 +56,7 @@ impl EventLog {
     pub fn spawn(path: &Path) -> anyhow::Result<Self> {
         let mut conn = open(path)?;
         let (tx, rx) = mpsc::channel::<Event>();
-        let thread = std::thread::spawn(move || {
+        let thread = std::thread::Builder::new().name("event-log".into()).spawn(move || {
             let mut written = 0u64;
             while let Ok(first) = rx.recv() {
                 let t = conn.transaction()?;
@@ -77,7 +77,7 @@ impl EventLog {
                 t.commit()?;
             }
             Ok(written)
-        });
+        })?;
         Ok(EventLog {
             tx: Some(tx),
             thread: Some(thread),

@@ -1,7 +1,12 @@
-//! The tokio driver of a fleet of networked meters ([`MeterAgent`]s) over loopback UDP: one
-//! socket per meter (its address is its identity to the PAA and the C12.22 host), spread
-//! over a few tasks ("lanes"), a periodic tick that advances the meters' simulated clock,
-//! seeded loss, and an injectable network outage.
+//! The tokio driver of a fleet of networked meters ([`MeterAgent`]s) over loopback UDP,
+//! spread over a few tasks ("lanes"), a periodic tick that advances the meters' simulated
+//! clock, seeded loss, and an injectable network outage.
+//!
+//! Two ways onto the network: one socket per meter (its address is its identity to the PAA),
+//! or, for fleets larger than the process's file limit, one socket per lane acting as a
+//! neighbourhood collector: a PANA Relay Element (RFC 6345) for its meters' PANA, each meter
+//! named by a PaC address of its own, and a C12.22 relay that hands each message from the
+//! head-end to the meter its called AP title names.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,9 +21,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use gridguard_c1222::acse::AcseApdu;
 use gridguard_c1222::pcap::PcapWriter;
+use gridguard_pana::relay;
 
-use crate::meter_agent::{AgentConfig, AgentStats, Dest, MeterAgent};
+use crate::meter_agent::{serial_of, AgentConfig, AgentStats, Dest, MeterAgent};
 use crate::pana_paa::bind_udp;
 use crate::sim_clock::SimClock;
 use crate::simulate::meter_psk;
@@ -56,6 +63,13 @@ pub struct FleetOptions {
     pub tick: Duration,
     /// Number of tasks the meters are spread over.
     pub lanes: usize,
+    /// Relay mode: the meters of each lane share one socket, PANA goes through it as
+    /// PANA-Relay messages and C12.22 is routed by called AP title (so a fleet is not bounded
+    /// by the file limit). Off: one socket per meter.
+    pub relays: bool,
+    /// Each tick advances one slice of a lane's meters, in turn: a meter is ticked every
+    /// `tick × tick_slices` (messages are handled as they come either way).
+    pub tick_slices: usize,
     /// Real time over which the meters' first authentications are spread.
     pub start_spread: Duration,
     /// An outage to inject.
@@ -82,6 +96,8 @@ impl FleetOptions {
             loss: 0.0,
             tick: Duration::from_millis(20),
             lanes: 4,
+            relays: false,
+            tick_slices: 1,
             start_spread: Duration::from_secs(1),
             outage: None,
             capture: None,
@@ -154,9 +170,17 @@ pub fn add(a: AgentStats, b: AgentStats) -> AgentStats {
 
 struct Slot {
     agent: MeterAgent,
+    /// The meter's own socket, or its lane's relay socket.
     socket: Arc<UdpSocket>,
     start_at: Instant,
     started: bool,
+}
+
+/// A lane's relay tables: which slot a relayed PaC address or a called AP title is.
+#[derive(Default)]
+struct Routes {
+    by_pac: HashMap<SocketAddr, usize>,
+    by_serial: HashMap<u64, usize>,
 }
 
 struct Lane {
@@ -165,6 +189,32 @@ struct Lane {
     options: FleetOptions,
     rng: StdRng,
     progress: FleetProgress,
+    routes: Option<Routes>,
+    phase: usize,
+}
+
+/// The PaC address a relay reports for meter `serial` (a unique-local IPv6 address holding
+/// the serial, PANA's port).
+pub fn relayed_pac_address(serial: u64) -> SocketAddr {
+    let w = |shift: u32| u16::try_from((serial >> shift) & 0xffff).unwrap_or(0);
+    let ip = std::net::Ipv6Addr::new(0xfd00, 0x6767, 0, 0, w(48), w(32), w(16), w(0));
+    SocketAddr::new(ip.into(), gridguard_pana::PANA_PORT)
+}
+
+/// The slot a datagram arriving on a relay socket is for, and the bytes to give it.
+fn route(
+    routes: &Routes,
+    from: SocketAddr,
+    paa: SocketAddr,
+    bytes: Vec<u8>,
+) -> Option<(usize, Vec<u8>)> {
+    if from == paa {
+        let r = relay::unwrap(&bytes).ok()?;
+        return routes.by_pac.get(&r.pac).map(|&i| (i, r.message));
+    }
+    let apdu = AcseApdu::parse(&bytes).ok()?;
+    let serial = serial_of(apdu.called_ap_title.as_ref()?)?;
+    routes.by_serial.get(&serial).map(|&i| (i, bytes))
 }
 
 impl Lane {
@@ -190,13 +240,18 @@ impl Lane {
         }
         let serial = slot.agent.serial();
         let socket = slot.socket.clone();
+        let relayed = self.routes.is_some();
         for (dest, bytes) in out {
             if self.cut_off(serial, sim) || self.lost() {
                 continue;
             }
-            let to = match dest {
-                Dest::Paa => paa,
-                Dest::Host => host,
+            let (to, bytes) = match dest {
+                Dest::Paa if relayed => match relay::wrap(relayed_pac_address(serial), &bytes) {
+                    Ok(pry) => (paa, pry),
+                    Err(_) => continue,
+                },
+                Dest::Paa => (paa, bytes),
+                Dest::Host => (host, bytes),
             };
             self.record(&socket, to, &bytes, true);
             if let Err(e) = socket.try_send_to(&bytes, to) {
@@ -205,17 +260,42 @@ impl Lane {
         }
     }
 
-    fn receive(&mut self, i: usize, from: SocketAddr, bytes: &[u8], now: Instant, sim: u64) {
-        let Some(serial) = self.slots.get(i).map(|s| s.agent.serial()) else {
+    /// A datagram from a relay socket: to the slot it is for.
+    /// A datagram from a relay socket: to the slot it is for (a PRY unwrapped).
+    fn receive_relayed(&mut self, from: SocketAddr, bytes: Vec<u8>, now: Instant, sim: u64) {
+        let Some(routes) = &self.routes else {
             return;
         };
-        if self.cut_off(serial, sim) || self.lost() {
+        let Some((i, inner)) = route(routes, from, self.options.paa, bytes.clone()) else {
             return;
+        };
+        if self.arrives(i, from, &bytes, sim) {
+            self.deliver(i, from, &inner, now, sim);
         }
-        let (paa, host) = (self.options.paa, self.options.host);
+    }
+
+    fn receive(&mut self, i: usize, from: SocketAddr, bytes: &[u8], now: Instant, sim: u64) {
+        if self.arrives(i, from, bytes, sim) {
+            self.deliver(i, from, bytes, now, sim);
+        }
+    }
+
+    /// Whether a datagram for slot `i` survives the outage and the loss; records it if so.
+    fn arrives(&mut self, i: usize, from: SocketAddr, bytes: &[u8], sim: u64) -> bool {
+        let Some(serial) = self.slots.get(i).map(|s| s.agent.serial()) else {
+            return false;
+        };
+        if self.cut_off(serial, sim) || self.lost() {
+            return false;
+        }
         if let Some(socket) = self.slots.get(i).map(|s| s.socket.clone()) {
             self.record(&socket, from, bytes, false);
         }
+        true
+    }
+
+    fn deliver(&mut self, i: usize, from: SocketAddr, bytes: &[u8], now: Instant, sim: u64) {
+        let (paa, host) = (self.options.paa, self.options.host);
         let Some(slot) = self.slots.get_mut(i) else {
             return;
         };
@@ -253,7 +333,10 @@ impl Lane {
     }
 
     fn tick(&mut self, now: Instant, sim: u64) {
-        for i in 0..self.slots.len() {
+        let slices = self.options.tick_slices.max(1);
+        let phase = self.phase;
+        self.phase = (self.phase + 1) % slices;
+        for i in (phase..self.slots.len()).step_by(slices) {
             let Some(slot) = self.slots.get_mut(i) else {
                 continue;
             };
@@ -277,6 +360,9 @@ impl Lane {
             }
             slot.agent.handle_timeout(now, sim);
             self.flush(i, sim);
+        }
+        if phase + 1 < slices {
+            return;
         }
         let stats = self
             .slots
@@ -317,13 +403,22 @@ fn meter_model_skewed(serial: u64, sim: u64, clock_offset: i64) -> gridguard_met
     )
 }
 
+/// A fleet ready to run: the meters and their sockets (one per meter, or one per lane in
+/// relay mode).
+pub struct Fleet {
+    /// The meters, in serial order.
+    pub agents: Vec<MeterAgent>,
+    /// The sockets: `agents.len()` of them, or one per lane in relay mode.
+    pub sockets: Vec<UdpSocket>,
+}
+
 /// Binds the meters' sockets and builds their agents (models start at the clock's origin).
 ///
 /// # Errors
 /// When a socket cannot be bound.
-pub fn build_fleet(options: &FleetOptions) -> std::io::Result<Vec<(MeterAgent, UdpSocket)>> {
+pub fn build_fleet(options: &FleetOptions) -> std::io::Result<Fleet> {
     let sim = options.clock.sim_start;
-    let mut out = Vec::new();
+    let mut agents = Vec::new();
     for serial in options.serials.clone() {
         let offset = options
             .clock_skew
@@ -331,31 +426,37 @@ pub fn build_fleet(options: &FleetOptions) -> std::io::Result<Vec<(MeterAgent, U
             .find(|(s, _)| *s == serial)
             .map_or(0, |(_, o)| *o);
         let model = meter_model_skewed(serial, sim, offset);
-        let agent = MeterAgent::new(
+        agents.push(MeterAgent::new(
             serial,
             meter_psk(options.seed, usize::try_from(serial).unwrap_or(0)),
             model,
             options.agent.clone(),
             StdRng::seed_from_u64(options.seed ^ serial.rotate_left(17)),
-        );
-        let socket = bind_udp(SocketAddr::from(([127, 0, 0, 1], 0)), 1 << 18)?;
-        out.push((agent, socket));
+        ));
     }
-    Ok(out)
+    let (count, buffer) = if options.relays {
+        (options.lanes.max(1), 8 << 20)
+    } else {
+        (agents.len(), 1 << 18)
+    };
+    let sockets = (0..count)
+        .map(|_| bind_udp(SocketAddr::from(([127, 0, 0, 1], 0)), buffer))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok(Fleet { agents, sockets })
 }
 
-/// Runs `agents` until `stop` turns true; returns the agents (for inspection) when it does.
+/// Runs the fleet until `stop` turns true; returns the agents (for inspection) when it does.
 ///
 /// # Errors
 /// When a lane task fails.
 pub async fn run_fleet(
-    agents: Vec<(MeterAgent, UdpSocket)>,
+    fleet: Fleet,
     options: FleetOptions,
     progress: FleetProgress,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<MeterAgent>> {
     let lanes = options.lanes.max(1);
-    let n = agents.len().max(1);
+    let n = fleet.agents.len().max(1);
     if let Ok(mut l) = progress.lanes.lock() {
         *l = vec![AgentStats::default(); lanes];
     }
@@ -363,26 +464,43 @@ pub async fn run_fleet(
         *o = vec![0; lanes];
     }
     let t0 = Instant::now();
-    let mut per_lane: Vec<Vec<Slot>> = (0..lanes).map(|_| Vec::new()).collect();
-    for (i, (agent, socket)) in agents.into_iter().enumerate() {
+    let sockets: Vec<Arc<UdpSocket>> = fleet.sockets.into_iter().map(Arc::new).collect();
+    let mut per_lane: Vec<(Vec<Slot>, Option<Routes>)> = (0..lanes)
+        .map(|_| (Vec::new(), options.relays.then(Routes::default)))
+        .collect();
+    for (i, agent) in fleet.agents.into_iter().enumerate() {
         let start_at = t0 + options.start_spread.mul_f64(i as f64 / n as f64);
-        if let Some(l) = per_lane.get_mut(i % lanes) {
-            l.push(Slot {
-                agent,
-                socket: Arc::new(socket),
-                start_at,
-                started: false,
-            });
+        let lane = i % lanes;
+        let socket = if options.relays {
+            sockets.get(lane)
+        } else {
+            sockets.get(i)
+        };
+        let (Some((slots, routes)), Some(socket)) = (per_lane.get_mut(lane), socket) else {
+            continue;
+        };
+        if let Some(r) = routes {
+            r.by_pac
+                .insert(relayed_pac_address(agent.serial()), slots.len());
+            r.by_serial.insert(agent.serial(), slots.len());
         }
+        slots.push(Slot {
+            agent,
+            socket: socket.clone(),
+            start_at,
+            started: false,
+        });
     }
     let mut set = JoinSet::new();
-    for (index, slots) in per_lane.into_iter().enumerate() {
+    for (index, (slots, routes)) in per_lane.into_iter().enumerate() {
         let lane = Lane {
             index,
             slots,
             rng: StdRng::seed_from_u64(options.seed.wrapping_add(index as u64)),
             options: options.clone(),
             progress: progress.clone(),
+            routes,
+            phase: 0,
         };
         set.spawn(run_lane(lane, stop.clone()));
     }
@@ -394,14 +512,30 @@ pub async fn run_fleet(
     Ok(all)
 }
 
+/// Slot index of datagrams that arrive on a lane's relay socket (routed on arrival).
+const RELAYED: usize = usize::MAX;
+
 async fn run_lane(
     mut lane: Lane,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<MeterAgent>> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(4096);
     let mut readers = JoinSet::new();
-    for (i, slot) in lane.slots.iter().enumerate() {
-        let (socket, tx) = (slot.socket.clone(), tx.clone());
+    let mut sockets: Vec<(usize, Arc<UdpSocket>)> = Vec::new();
+    if lane.routes.is_some() {
+        if let Some(slot) = lane.slots.first() {
+            sockets.push((RELAYED, slot.socket.clone()));
+        }
+    } else {
+        sockets.extend(
+            lane.slots
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i, s.socket.clone())),
+        );
+    }
+    for (i, socket) in sockets {
+        let tx = tx.clone();
         readers.spawn(async move {
             let mut buf = vec![0u8; 65_535];
             while let Ok((n, from)) = socket.recv_from(&mut buf).await {
@@ -418,7 +552,12 @@ async fn run_lane(
     loop {
         tokio::select! {
             Some((i, from, bytes)) = rx.recv() => {
-                lane.receive(i, from, &bytes, Instant::now(), lane.options.clock.now());
+                let (now, sim) = (Instant::now(), lane.options.clock.now());
+                if i == RELAYED {
+                    lane.receive_relayed(from, bytes, now, sim);
+                } else {
+                    lane.receive(i, from, &bytes, now, sim);
+                }
             }
             _ = ticker.tick() => {
                 lane.tick(Instant::now(), lane.options.clock.now());

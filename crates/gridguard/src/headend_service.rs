@@ -8,7 +8,7 @@
 //! ([`SharedHost`]: keys are installed from the PAA task before its final PAR leaves); the
 //! vault (SQLite) and the event log write from their own threads.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -198,6 +198,8 @@ impl HeadendProgress {
 struct Job {
     meter: u64,
     readings: Vec<Reading>,
+    /// Interval starts the reply acknowledges: it goes out once every one is stored.
+    covers: Vec<i64>,
     reply: Option<(SocketAddr, Vec<u8>)>,
     backfill: bool,
 }
@@ -285,6 +287,9 @@ struct Host {
     ticks: u64,
     /// When each outstanding clock read (ST52) was sent.
     clock_reads: HashMap<u64, Instant>,
+    /// (meter, interval start) handed to the vault writer and not committed yet: a meter's
+    /// retransmission of them is acknowledged after that commit, not written again.
+    queued: HashSet<(u64, i64)>,
 }
 
 impl Host {
@@ -323,19 +328,34 @@ impl Host {
                     let Some(serial) = serial_of(&meter) else {
                         continue;
                     };
-                    let readings = match IntervalUpload::parse(&data) {
-                        Ok(u) => self.new_readings(serial, &u.intervals),
+                    let upload = match IntervalUpload::parse(&data) {
+                        Ok(u) => u,
                         Err(e) => {
                             tracing::debug!(serial, %e, "bad interval upload");
                             continue;
                         }
                     };
-                    if readings.is_empty() {
+                    let readings = self.new_readings(serial, &upload.intervals);
+                    let in_flight = upload.intervals.iter().any(|iv| {
+                        i64::try_from(iv.start).is_ok_and(|s| self.queued.contains(&(serial, s)))
+                    });
+                    if readings.is_empty() && !in_flight {
                         continue; // all stored already: answer now
                     }
+                    // Otherwise the answer waits for the commit (a job without readings of
+                    // its own is answered with the batch that holds the earlier copy).
+                    self.queued
+                        .extend(readings.iter().map(|r| (serial, r.interval_start)));
+                    let covers = upload
+                        .intervals
+                        .iter()
+                        .filter_map(|iv| i64::try_from(iv.start).ok())
+                        .filter(|s| self.collector.wanted(*s))
+                        .collect();
                     let job = Job {
                         meter: serial,
                         readings,
+                        covers,
                         reply: reply.take(),
                         backfill: false,
                     };
@@ -367,13 +387,14 @@ impl Host {
             .iter()
             .filter_map(|iv| {
                 let start = i64::try_from(iv.start).ok()?;
-                (self.collector.wanted(start) && !self.collector.is_stored(serial, start)).then(
-                    || Reading {
-                        meter: serial,
-                        interval_start: start,
-                        wh: u64::from(iv.delivered) * 10,
-                    },
-                )
+                (self.collector.wanted(start)
+                    && !self.collector.is_stored(serial, start)
+                    && !self.queued.contains(&(serial, start)))
+                .then(|| Reading {
+                    meter: serial,
+                    interval_start: start,
+                    wh: u64::from(iv.delivered) * 10,
+                })
             })
             .collect()
     }
@@ -446,9 +467,12 @@ impl Host {
                     if readings.is_empty() {
                         self.collector.backfill_done(serial);
                     } else {
+                        self.queued
+                            .extend(readings.iter().map(|r| (serial, r.interval_start)));
                         let _ = self.jobs.send(Job {
                             meter: serial,
                             readings,
+                            covers: Vec::new(),
                             reply: None,
                             backfill: true,
                         });
@@ -485,12 +509,19 @@ impl Host {
             self.progress.update(|s| s.failed_batches += 1);
         }
         for job in done.jobs {
+            for r in &job.readings {
+                self.queued.remove(&(job.meter, r.interval_start));
+            }
             if done.ok {
                 for r in &job.readings {
                     self.collector
                         .stored(job.meter, r.interval_start, job.backfill);
                 }
-                if let Some((to, bytes)) = &job.reply {
+                let stored = job
+                    .covers
+                    .iter()
+                    .all(|s| self.collector.is_stored(job.meter, *s));
+                if let (Some((to, bytes)), true) = (&job.reply, stored) {
                     self.send(*to, bytes);
                 }
                 if job.backfill {
@@ -835,7 +866,9 @@ pub async fn run_headend_on(
     let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Committed>();
     let batch = options.batch.max(1);
-    let writer = std::thread::spawn(move || vault_writer(vault, jobs_rx, done_tx, batch));
+    let writer = std::thread::Builder::new()
+        .name("vault-writer".into())
+        .spawn(move || vault_writer(vault, jobs_rx, done_tx, batch))?;
 
     let mut commands = options.commands.clone();
     commands.sort_by_key(|c| c.at);
@@ -854,6 +887,7 @@ pub async fn run_headend_on(
         seq: 0,
         ticks: 0,
         clock_reads: HashMap::new(),
+        queued: HashSet::new(),
     };
     let mut ticker = tokio::time::interval(Duration::from_millis(50));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

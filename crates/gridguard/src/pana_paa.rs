@@ -15,6 +15,7 @@ use gridguard_eap::{
     packet, Authenticator, AuthenticatorConfig, AuthenticatorEvent, Code as EapCode,
     CredentialStore, Packet, PskServerConfig, ServerMethodFactory, SessionKeys,
 };
+use gridguard_pana::relay::{self, PacAddress};
 use gridguard_pana::{FailReason, Paa, PaaConfig, PaaEvent, Stats};
 use gridguard_radius::{eap_request_attributes, AsyncClient, ClientConfig, Code, Response};
 use rand::rngs::StdRng;
@@ -73,7 +74,7 @@ pub enum ServeEvent {
     Established {
         /// Session Identifier.
         session: u32,
-        /// The PaC's address.
+        /// The PaC's own address (behind a relay: the one the relay reports).
         peer: SocketAddr,
         /// Key-Id.
         key_id: u32,
@@ -207,7 +208,7 @@ enum Backend {
 
 /// The PAA with its backend: the part of [`serve`] that is not the socket.
 struct Agent {
-    paa: Paa<SocketAddr, StdRng>,
+    paa: Paa<PacAddress, StdRng>,
     backend: Backend,
     rng: StdRng,
     actions: Vec<(Duration, PaaAction)>,
@@ -439,7 +440,7 @@ impl Agent {
                         peer: self
                             .paa
                             .peer(session)
-                            .copied()
+                            .map(PacAddress::pac)
                             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
                         key_id,
                         identity: self.identities.remove(&session),
@@ -571,8 +572,18 @@ pub async fn serve(
         let now = Instant::now();
         agent.process_events(now, &mut report);
         while let Some((peer, bytes)) = agent.paa.poll_transmit() {
-            if let Err(e) = socket.send_to(&bytes, peer).await {
-                tracing::debug!(%peer, %e, "send failed");
+            let (to, datagram) = match peer {
+                PacAddress::Direct(to) => (to, bytes),
+                PacAddress::Relayed { relay, pac } => match relay::wrap(pac, &bytes) {
+                    Ok(pry) => (relay, pry),
+                    Err(e) => {
+                        tracing::debug!(%pac, %e, "cannot relay");
+                        continue;
+                    }
+                },
+            };
+            if let Err(e) = socket.send_to(&datagram, to).await {
+                tracing::debug!(%to, %e, "send failed");
             }
         }
         tokio::select! {
@@ -583,7 +594,7 @@ pub async fn serve(
                     match socket.try_recv_from(&mut buf) {
                         Ok((n, peer)) => {
                             if let Some(bytes) = buf.get(..n) {
-                                agent.paa.handle_datagram(peer, bytes, now);
+                                receive(&mut agent.paa, peer, bytes, now);
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -612,6 +623,26 @@ pub async fn serve(
     out.stats = *agent.paa.stats();
     out.resident_at_end = resident_bytes();
     Ok(out)
+}
+
+/// Feeds a datagram to the core: a PANA-Relay message (RFC 6345) is unwrapped and its PaC
+/// keyed by relay and PaC address; a malformed one is dropped.
+fn receive(paa: &mut Paa<PacAddress, StdRng>, from: SocketAddr, bytes: &[u8], now: Instant) {
+    if relay::is_relay(bytes) {
+        match relay::unwrap(bytes) {
+            Ok(r) => paa.handle_datagram(
+                PacAddress::Relayed {
+                    relay: from,
+                    pac: r.pac,
+                },
+                &r.message,
+                now,
+            ),
+            Err(e) => tracing::debug!(%from, %e, "PANA-Relay message dropped"),
+        }
+    } else {
+        paa.handle_datagram(PacAddress::Direct(from), bytes, now);
+    }
 }
 
 /// Logs an API call the core refused (a driver bug or a race worth seeing in the logs).

@@ -27,8 +27,12 @@ impl AvpCode {
     pub const SESSION_LIFETIME: Self = Self(8);
     /// Termination-Cause (9).
     pub const TERMINATION_CAUSE: Self = Self(9);
+    /// PaC-Information (10, RFC 6345): the PaC's address and port, in a PANA-Relay message.
+    pub const PAC_INFORMATION: Self = Self(10);
+    /// Relayed-Message (11, RFC 6345): the whole PANA message a PANA-Relay message carries.
+    pub const RELAYED_MESSAGE: Self = Self(11);
 
-    /// The RFC name of a code defined by RFC 5191.
+    /// The RFC name of a code defined by RFC 5191 or RFC 6345.
     pub fn name(self) -> Option<&'static str> {
         Some(match self {
             Self::AUTH => "AUTH",
@@ -40,11 +44,13 @@ impl AvpCode {
             Self::RESULT_CODE => "Result-Code",
             Self::SESSION_LIFETIME => "Session-Lifetime",
             Self::TERMINATION_CAUSE => "Termination-Cause",
+            Self::PAC_INFORMATION => "PaC-Information",
+            Self::RELAYED_MESSAGE => "Relayed-Message",
             _ => return None,
         })
     }
 
-    /// Whether the code is one of the RFC 5191 AVPs this crate understands.
+    /// Whether the code is one of the RFC 5191 / RFC 6345 AVPs this crate understands.
     pub fn is_known(self) -> bool {
         self.name().is_some()
     }

@@ -67,6 +67,17 @@ pub enum Error {
     /// The AUTH AVP does not verify.
     #[error("AUTH AVP does not verify")]
     AuthMismatch,
+    /// The datagram is not a PANA-Relay message (RFC 6345): another message type, or a
+    /// non-zero Session Identifier or Sequence Number.
+    #[error("not a PANA-Relay message")]
+    NotRelay,
+    /// An AVP the message needs is missing.
+    #[error("AVP {0:?} missing")]
+    MissingAvp(AvpCode),
+    /// An AVP's value cannot be what the AVP holds (a PaC-Information of the wrong size, a
+    /// Relayed-Message too short to be a PANA message).
+    #[error("AVP {0:?} has an invalid value")]
+    InvalidAvpValue(AvpCode),
     /// A key could not be derived (empty MSK, empty nonce).
     #[error("key derivation failed: {0}")]
     KeyDerivation(&'static str),

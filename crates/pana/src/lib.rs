@@ -76,7 +76,10 @@
 //!   and the state machines drop the message (RFC 5191 discards invalid messages silently,
 //!   there is no error message to send); unknown AVPs without it are kept and ignored;
 //! - session lifetime ends the session silently on both sides (no PTR);
-//! - no encryption AVPs (RFC 5872/6786), no relay (RFC 6345), no I flag handling.
+//! - relay (RFC 6345): [`relay`] wraps and unwraps PANA-Relay messages; the state machines
+//!   are generic over the PaC's address, so a driver keys relayed PaCs by
+//!   [`relay::PacAddress`] and wraps what goes out to them;
+//! - no encryption AVPs (RFC 5872/6786), no I flag handling.
 #![forbid(unsafe_code)]
 
 pub mod avp;
@@ -87,6 +90,7 @@ mod exchange;
 pub mod message;
 pub mod paa;
 pub mod pac;
+pub mod relay;
 pub mod timer;
 
 #[cfg(test)]

@@ -81,6 +81,8 @@ impl MessageType {
     pub const TERMINATION: Self = Self(3);
     /// PANA-Notification (4): PNR / PNA.
     pub const NOTIFICATION: Self = Self(4);
+    /// PANA-Relay (PRY, RFC 6345).
+    pub const RELAY: Self = Self(5);
 }
 
 impl fmt::Debug for MessageType {
@@ -90,6 +92,7 @@ impl fmt::Debug for MessageType {
             Self::AUTH => f.write_str("PANA-Auth"),
             Self::TERMINATION => f.write_str("PANA-Termination"),
             Self::NOTIFICATION => f.write_str("PANA-Notification"),
+            Self::RELAY => f.write_str("PANA-Relay"),
             Self(v) => write!(f, "MessageType({v})"),
         }
     }
