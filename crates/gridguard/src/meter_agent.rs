@@ -78,8 +78,7 @@ pub struct AgentConfig {
     /// Oldest interval an upload carries, simulated seconds back: older unacknowledged
     /// intervals are left for the head-end to read back (backfill).
     pub upload_window_s: u64,
-    /// Real time to wait for the head-end's answer before sending again; doubled after each
-    /// unanswered request in a row (at most 16×), so that a loaded head-end is not flooded.
+    /// Real time to wait for the head-end's answer before sending again.
     pub reply_timeout: Duration,
     /// Unanswered C12.22 requests in a row after which the meter takes the head-end for lost
     /// and authenticates again.
@@ -495,7 +494,7 @@ impl MeterAgent {
     /// Sends again what went unanswered: a fresh message (new invocation id and IV: the host
     /// refuses a replayed one), the ingest is idempotent.
     fn retry(&mut self, now: Instant, sim: u64) {
-        let timeout = self.config.reply_timeout * (1 << self.unanswered.min(4));
+        let timeout = self.config.reply_timeout;
         let expired: Vec<u64> = self
             .outstanding
             .iter()
