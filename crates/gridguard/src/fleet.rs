@@ -201,20 +201,21 @@ pub fn relayed_pac_address(serial: u64) -> SocketAddr {
     SocketAddr::new(ip.into(), gridguard_pana::PANA_PORT)
 }
 
-/// The slot a datagram arriving on a relay socket is for, and the bytes to give it.
+/// The slot a datagram arriving on a relay socket is for, with the inner message of a PRY
+/// (`None`: a C12.22 message, given as it came).
 fn route(
     routes: &Routes,
     from: SocketAddr,
     paa: SocketAddr,
-    bytes: Vec<u8>,
-) -> Option<(usize, Vec<u8>)> {
+    bytes: &[u8],
+) -> Option<(usize, Option<Vec<u8>>)> {
     if from == paa {
-        let r = relay::unwrap(&bytes).ok()?;
-        return routes.by_pac.get(&r.pac).map(|&i| (i, r.message));
+        let r = relay::unwrap(bytes).ok()?;
+        return routes.by_pac.get(&r.pac).map(|&i| (i, Some(r.message)));
     }
-    let apdu = AcseApdu::parse(&bytes).ok()?;
+    let apdu = AcseApdu::parse(bytes).ok()?;
     let serial = serial_of(apdu.called_ap_title.as_ref()?)?;
-    routes.by_serial.get(&serial).map(|&i| (i, bytes))
+    routes.by_serial.get(&serial).map(|&i| (i, None))
 }
 
 impl Lane {
@@ -260,17 +261,16 @@ impl Lane {
         }
     }
 
-    /// A datagram from a relay socket: to the slot it is for.
     /// A datagram from a relay socket: to the slot it is for (a PRY unwrapped).
-    fn receive_relayed(&mut self, from: SocketAddr, bytes: Vec<u8>, now: Instant, sim: u64) {
+    fn receive_relayed(&mut self, from: SocketAddr, bytes: &[u8], now: Instant, sim: u64) {
         let Some(routes) = &self.routes else {
             return;
         };
-        let Some((i, inner)) = route(routes, from, self.options.paa, bytes.clone()) else {
+        let Some((i, inner)) = route(routes, from, self.options.paa, bytes) else {
             return;
         };
-        if self.arrives(i, from, &bytes, sim) {
-            self.deliver(i, from, &inner, now, sim);
+        if self.arrives(i, from, bytes, sim) {
+            self.deliver(i, from, inner.as_deref().unwrap_or(bytes), now, sim);
         }
     }
 
@@ -554,7 +554,7 @@ async fn run_lane(
             Some((i, from, bytes)) = rx.recv() => {
                 let (now, sim) = (Instant::now(), lane.options.clock.now());
                 if i == RELAYED {
-                    lane.receive_relayed(from, bytes, now, sim);
+                    lane.receive_relayed(from, &bytes, now, sim);
                 } else {
                     lane.receive(i, from, &bytes, now, sim);
                 }

@@ -335,10 +335,14 @@ impl Host {
                             continue;
                         }
                     };
+                    let covers: Vec<i64> = upload
+                        .intervals
+                        .iter()
+                        .filter_map(|iv| i64::try_from(iv.start).ok())
+                        .filter(|s| self.collector.wanted(*s))
+                        .collect();
                     let readings = self.new_readings(serial, &upload.intervals);
-                    let in_flight = upload.intervals.iter().any(|iv| {
-                        i64::try_from(iv.start).is_ok_and(|s| self.queued.contains(&(serial, s)))
-                    });
+                    let in_flight = covers.iter().any(|s| self.queued.contains(&(serial, *s)));
                     if readings.is_empty() && !in_flight {
                         continue; // all stored already: answer now
                     }
@@ -346,12 +350,6 @@ impl Host {
                     // its own is answered with the batch that holds the earlier copy).
                     self.queued
                         .extend(readings.iter().map(|r| (serial, r.interval_start)));
-                    let covers = upload
-                        .intervals
-                        .iter()
-                        .filter_map(|iv| i64::try_from(iv.start).ok())
-                        .filter(|s| self.collector.wanted(*s))
-                        .collect();
                     let job = Job {
                         meter: serial,
                         readings,
