@@ -63,6 +63,9 @@ pub enum AmsoCommand {
         /// Simulated minutes between two uploads of a meter.
         #[arg(long, default_value_t = 60)]
         upload_every: u64,
+        /// Simulated days a PANA session lives (meters re-authenticate a quarter before).
+        #[arg(long, default_value_t = 2.0)]
+        session_days: f64,
     },
     /// Run the head-end alone: PAA, C12.22 host, durable ingest into the vault, backfill.
     Headend {
@@ -147,11 +150,13 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
             ingest_anchor,
             relays,
             upload_every,
+            session_days,
         } => {
             let options = DemoOptions {
                 ingest_anchor,
                 relays,
                 upload_every_s: upload_every.max(1).saturating_mul(60),
+                session_days,
                 keylog,
                 meters,
                 days,

@@ -58,6 +58,8 @@ pub struct DemoOptions {
     pub relays: usize,
     /// Simulated seconds between two uploads of a meter.
     pub upload_every_s: u64,
+    /// Simulated days a PANA session lives; meters re-authenticate a quarter before.
+    pub session_days: f64,
 }
 
 impl Default for DemoOptions {
@@ -76,6 +78,7 @@ impl Default for DemoOptions {
             seed: 1,
             relays: 0,
             upload_every_s: 3_600,
+            session_days: 2.0,
         }
     }
 }
@@ -111,6 +114,9 @@ pub struct DemoReport {
     pub upload_rate: f64,
     /// Bare vault ingest rate of as many readings, measured after the run (when asked).
     pub anchor_rate: Option<f64>,
+    /// Cores busy over the same window: the whole process, and of it the simulated meters'
+    /// runtime (Linux; None elsewhere).
+    pub cpu: Option<CpuSplit>,
     /// The meters at the end (for tests).
     pub agents: Vec<MeterAgent>,
 }
@@ -177,12 +183,28 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     let end = DEMO_START + options.days * DAY;
     let (outage, commands) = schedule(&options, DEMO_START);
 
-    // Sessions live two simulated days, and the meters re-authenticate a quarter before.
-    let lifetime = clock.real(2 * DAY).max(Duration::from_secs(4));
+    // Sessions live two simulated days (by default), and the meters re-authenticate a
+    // quarter before.
+    let lifetime = clock
+        .real((options.session_days.max(0.01) * DAY as f64) as u64)
+        .max(Duration::from_secs(4));
     let grace = (lifetime / 4).max(Duration::from_secs(1));
-    let paa_socket = crate::pana_paa::bind_udp(loopback(), 8 << 20)?;
-    let host_socket = crate::pana_paa::bind_udp(loopback(), 8 << 20)?;
+    // The head-end runs on a runtime of its own, as it would on its own machine: the
+    // simulated meters' work cannot hold its sockets unread while they are busy.
+    let headend_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("headend")
+        .enable_all()
+        .build()?;
+    let (paa_socket, host_socket) = {
+        let _inside = headend_runtime.enter();
+        (
+            crate::pana_paa::bind_udp(loopback(), 8 << 20)?,
+            crate::pana_paa::bind_udp(loopback(), 8 << 20)?,
+        )
+    };
     let (paa, host) = (paa_socket.local_addr()?, host_socket.local_addr()?);
+    tracing::debug!(%paa, %host, "head-end sockets");
 
     let headend_options = HeadendOptions {
         data: data.clone(),
@@ -237,7 +259,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let head_progress = HeadendProgress::default();
-    let headend = tokio::spawn(run_headend_on(
+    let headend = headend_runtime.spawn(run_headend_on(
         paa_socket,
         host_socket,
         headend_options.clone(),
@@ -270,9 +292,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         );
         if sim >= DEMO_START + 3_600 && window.from.is_none() {
             window.from = Some(sample);
+            window.cpu_from = cpu_seconds();
         }
         if sim <= end || window.to.is_none() {
             window.to = Some(sample);
+            window.cpu_to = cpu_seconds();
         }
         if headend.is_finished() || fleet.is_finished() {
             break;
@@ -284,6 +308,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     }
     let _ = stop_tx.send(true);
     let headend_stats = headend.await??;
+    headend_runtime.shutdown_background();
     let agents = fleet.await??;
     bars.finish();
     if let (Some(path), Some(cap)) = (&options.pcap, capture) {
@@ -326,6 +351,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         ingest_rate,
         upload_rate,
         anchor_rate,
+        cpu: window.cores(),
         agents,
     };
     report.summary = summary(&report, &mut vault, &options)?;
@@ -338,9 +364,56 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
 struct RateWindow {
     from: Option<(Instant, u64, u64)>,
     to: Option<(Instant, u64, u64)>,
+    cpu_from: Option<CpuSplit>,
+    cpu_to: Option<CpuSplit>,
+}
+
+/// CPU time: the whole process (every thread, live or ended) and the simulated meters'
+/// runtime threads; seconds so far, or cores busy over a window.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuSplit {
+    /// The whole process.
+    pub process: f64,
+    /// The simulated meters (the main runtime's worker threads, where the fleet runs).
+    pub meters: f64,
+}
+
+/// CPU seconds used so far (Linux `/proc`; `utime`/`stime` are in USER_HZ = 100 ticks).
+fn cpu_seconds() -> Option<CpuSplit> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    let process = (ticks(11)? + ticks(12)?) as f64 / 100.0;
+    let mut meters_ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        // tokio's default worker name, cut to the kernel's 15 characters.
+        if comm.starts_with("tokio-runtime-w") {
+            let sched = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            meters_ns += sched
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(CpuSplit {
+        process,
+        meters: meters_ns as f64 / 1e9,
+    })
 }
 
 impl RateWindow {
+    /// Cores busy over the window.
+    fn cores(&self) -> Option<CpuSplit> {
+        let (a, b, (t0, _, _), (t1, _, _)) = (self.cpu_from?, self.cpu_to?, self.from?, self.to?);
+        let secs = t1.saturating_duration_since(t0).as_secs_f64().max(1e-3);
+        Some(CpuSplit {
+            process: (b.process - a.process) / secs,
+            meters: (b.meters - a.meters) / secs,
+        })
+    }
+
     /// (intervals stored, uploads acknowledged) per real second over the window.
     fn rates(&self) -> (f64, f64) {
         let (Some(a), Some(b)) = (self.from, self.to) else {
@@ -497,6 +570,15 @@ fn summary(
         "\n  durable ingest, end to end (meters simulated in the same process): {:.0} intervals/s ({:.0} uploads/s)",
         r.ingest_rate, r.upload_rate
     );
+    if let Some(c) = r.cpu {
+        let _ = writeln!(
+            s,
+            "  cores busy meanwhile: {:.2} in all, of which the simulated meters {:.2} and the head-end with its vault {:.2}",
+            c.process,
+            c.meters,
+            (c.process - c.meters).max(0.0)
+        );
+    }
     if let Some(a) = r.anchor_rate {
         let _ = writeln!(
             s,

@@ -235,9 +235,18 @@ fn vault_writer(
             .iter()
             .flat_map(|j| j.readings.iter().copied())
             .collect();
+        let started = Instant::now();
         let ok = readings.is_empty()
             || match vault.ingest(&readings) {
-                Ok(_) => true,
+                Ok(_) => {
+                    tracing::debug!(
+                        readings = readings.len(),
+                        jobs = jobs.len(),
+                        ms = started.elapsed().as_secs_f64() * 1e3,
+                        "vault batch committed"
+                    );
+                    true
+                }
                 Err(e) => {
                     tracing::warn!(%e, "vault ingest failed; writes not acknowledged");
                     false

@@ -304,15 +304,43 @@ impl Inspector {
     }
 
     fn pana(&mut self, frame: usize, head: String, bytes: &[u8]) {
+        if gridguard_pana::relay::is_relay(bytes) {
+            match gridguard_pana::relay::unwrap(bytes) {
+                // The relayed message is described (and its AUTH checked) as if sent directly;
+                // a relay message inside one is not unwrapped again.
+                Ok(r) if !gridguard_pana::relay::is_relay(&r.message) => {
+                    self.pana_message(
+                        frame,
+                        format!("{head} PANA PRY for PaC {} |", r.pac),
+                        &r.message,
+                    );
+                }
+                Ok(_) => self.undecodable(
+                    frame,
+                    format!("{head} PANA PRY undecodable: a PRY inside a PRY"),
+                ),
+                Err(e) => self.undecodable(frame, format!("{head} PANA PRY undecodable: {e}")),
+            }
+            return;
+        }
+        self.pana_message(frame, head, bytes);
+    }
+
+    fn undecodable(&mut self, frame: usize, text: String) {
+        self.out.undecodable += 1;
+        self.out.lines.push(Line {
+            frame,
+            text,
+            auth: AuthCheck::None,
+        });
+    }
+
+    /// Describes one PANA message (RFC 5191).
+    fn pana_message(&mut self, frame: usize, head: String, bytes: &[u8]) {
         let msg = match Message::parse(bytes) {
             Ok(m) => m,
             Err(e) => {
-                self.out.undecodable += 1;
-                self.out.lines.push(Line {
-                    frame,
-                    text: format!("{head} PANA undecodable: {e}"),
-                    auth: AuthCheck::None,
-                });
+                self.undecodable(frame, format!("{head} PANA undecodable: {e}"));
                 return;
             }
         };
@@ -601,6 +629,17 @@ mod tests {
         assert_eq!(found.pana, 1);
         assert_eq!(found.undecodable, 1);
         assert!(found.lines[0].text.contains("PANA PCI"));
+        // The same PCI through a PANA relay (RFC 6345).
+        let pac = "192.0.2.7:716".parse().unwrap();
+        let pry = gridguard_pana::relay::wrap(pac, &pci).unwrap();
+        let nested = gridguard_pana::relay::wrap(pac, &pry).unwrap();
+        let relayed = inspect_bytes(&capture_of(&[pry, nested]), Vec::new()).unwrap();
+        assert_eq!((relayed.pana, relayed.undecodable), (1, 1));
+        let line = &relayed.lines[0].text;
+        assert!(
+            line.contains("PRY for PaC 192.0.2.7:716 | PANA PCI"),
+            "{line}"
+        );
         // Random bytes and mutations of a valid capture: an error or a result, never a panic.
         let mut rng = StdRng::seed_from_u64(5);
         for _ in 0..2000 {

@@ -175,6 +175,38 @@ struct Outstanding {
     upto: u64,
 }
 
+/// Superseded requests whose late answers a meter still accepts.
+const SUPERSEDED_KEPT: usize = 4;
+
+/// Smoothed round-trip time and its mean deviation (RFC 6298, section 2).
+#[derive(Clone, Copy, Debug)]
+struct RoundTrip {
+    srtt: Duration,
+    rttvar: Duration,
+}
+
+impl RoundTrip {
+    fn first(sample: Duration) -> Self {
+        RoundTrip {
+            srtt: sample,
+            rttvar: sample / 2,
+        }
+    }
+
+    /// RTTVAR ← ¾·RTTVAR + ¼·|SRTT − R|, SRTT ← ⅞·SRTT + ⅛·R.
+    fn next(self, sample: Duration) -> Self {
+        let deviation = self.srtt.abs_diff(sample);
+        RoundTrip {
+            rttvar: (self.rttvar * 3 + deviation) / 4,
+            srtt: (self.srtt * 7 + sample) / 8,
+        }
+    }
+
+    fn timeout(self) -> Duration {
+        self.srtt.saturating_add(self.rttvar.saturating_mul(4))
+    }
+}
+
 /// One meter on the network.
 pub struct MeterAgent {
     serial: u64,
@@ -189,6 +221,11 @@ pub struct MeterAgent {
     session_id: u32,
     lifetime: Duration,
     outstanding: BTreeMap<u64, Outstanding>,
+    /// Requests sent again under a new invocation id: a late answer to one of them still
+    /// counts (the head-end answers every copy).
+    superseded: VecDeque<(u64, Outstanding)>,
+    /// Smoothed round trip and its variation to the head-end (RFC 6298), when measured.
+    rtt: Option<RoundTrip>,
     unanswered: u32,
     acked_to: u64,
     /// Intervals the head-end acknowledged, as merged `[start, end)` ranges of meter time.
@@ -244,6 +281,8 @@ impl MeterAgent {
             session_id: 0,
             lifetime: Duration::ZERO,
             outstanding: BTreeMap::new(),
+            superseded: VecDeque::new(),
+            rtt: None,
             unanswered: 0,
             acked_to,
             acked: Vec::new(),
@@ -318,6 +357,7 @@ impl MeterAgent {
         self.down = Some((self.model.save(), sim + down_s));
         self.stats.reboots += 1;
         self.outstanding.clear();
+        self.superseded.clear();
         self.out.clear();
         self.phase = Phase::Authenticating;
     }
@@ -369,7 +409,7 @@ impl MeterAgent {
         let retry = self
             .outstanding
             .values()
-            .map(|o| o.sent_at + self.config.reply_timeout)
+            .map(|o| o.sent_at + self.reply_timeout())
             .min();
         [self.pana.poll_timeout(), self.link.poll_timeout(), retry]
             .into_iter()
@@ -427,7 +467,11 @@ impl MeterAgent {
         self.retry(now, sim);
         if self.phase == Phase::Online && sim >= self.next_upload && self.outstanding.is_empty() {
             let every = self.config.upload_every_s.max(1);
-            self.next_upload = sim - sim % every + every;
+            // Each meter keeps its own offset within the period (drawn from its serial), so
+            // that a fleet does not upload all at once at the period's boundary.
+            let offset = self.serial.wrapping_mul(0x9e37_79b9_7f4a_7c15) % every;
+            let next = sim - sim % every + offset;
+            self.next_upload = if next > sim { next } else { next + every };
             self.upload(now, sim);
         }
     }
@@ -494,7 +538,7 @@ impl MeterAgent {
     /// Sends again what went unanswered: a fresh message (new invocation id and IV: the host
     /// refuses a replayed one), the ingest is idempotent.
     fn retry(&mut self, now: Instant, sim: u64) {
-        let timeout = self.config.reply_timeout;
+        let timeout = self.reply_timeout();
         let expired: Vec<u64> = self
             .outstanding
             .iter()
@@ -508,7 +552,12 @@ impl MeterAgent {
             .iter()
             .any(|k| self.outstanding.get(k).is_some_and(|o| o.upto == 0));
         for k in expired {
-            self.outstanding.remove(&k);
+            if let Some(o) = self.outstanding.remove(&k) {
+                if self.superseded.len() >= SUPERSEDED_KEPT {
+                    self.superseded.pop_front();
+                }
+                self.superseded.push_back((k, o));
+            }
         }
         self.unanswered += 1;
         if self.unanswered >= self.config.max_unanswered {
@@ -516,6 +565,7 @@ impl MeterAgent {
             self.stats.restarts += 1;
             self.link.revoke(now);
             self.outstanding.clear();
+            self.superseded.clear();
             self.start(now);
             return;
         }
@@ -526,9 +576,20 @@ impl MeterAgent {
         }
     }
 
+    /// How long to wait for an answer: the configured time, or longer when the head-end's
+    /// measured round trip is (RFC 6298: smoothed round trip plus four times its variation),
+    /// at most eight times the configured time.
+    fn reply_timeout(&self) -> Duration {
+        let floor = self.config.reply_timeout;
+        self.rtt
+            .map_or(floor, |r| r.timeout())
+            .clamp(floor, floor.saturating_mul(8))
+    }
+
     fn link_down(&mut self, error: LinkError, now: Instant, _sim: u64) {
         tracing::debug!(serial = self.serial, %error, "C12.22 link cannot send; authenticating again");
         self.outstanding.clear();
+        self.superseded.clear();
         if self.phase != Phase::Authenticating {
             self.stats.restarts += 1;
             self.start(now);
@@ -544,9 +605,33 @@ impl MeterAgent {
         else {
             return;
         };
-        let Some(o) = self.outstanding.remove(&invocation) else {
-            return;
+        let o = match self.outstanding.remove(&invocation) {
+            Some(o) => o,
+            None => {
+                let Some(at) = self.superseded.iter().position(|(k, _)| *k == invocation) else {
+                    return;
+                };
+                let Some((_, o)) = self.superseded.remove(at) else {
+                    return;
+                };
+                // The copies sent since carry nothing this answer does not cover.
+                self.outstanding.retain(|_, c| {
+                    if o.upto == 0 {
+                        c.upto != 0
+                    } else {
+                        c.upto == 0 || c.from < o.from || c.upto > o.upto
+                    }
+                });
+                o
+            }
         };
+        // Every copy has its own invocation id, so the answer names the copy it answers and
+        // its round trip is a true sample even for a copy sent again (no need for Karn's rule).
+        let sample = now.saturating_duration_since(o.sent_at);
+        self.rtt = Some(
+            self.rtt
+                .map_or(RoundTrip::first(sample), |r| r.next(sample)),
+        );
         self.unanswered = 0;
         let ok = responses.iter().all(|r| r.code == ResponseCode::OK);
         if o.upto == 0 {
@@ -581,6 +666,7 @@ impl MeterAgent {
                     self.lifetime = lifetime.unwrap_or(Duration::from_secs(3_600));
                     if self.install(key_id, keys.as_ref(), now) {
                         self.outstanding.clear();
+                        self.superseded.clear();
                         self.register(now, sim.unwrap_or(0));
                     }
                 }
@@ -591,6 +677,7 @@ impl MeterAgent {
                 PanaEvent::Failed { .. } | PanaEvent::Expired | PanaEvent::Terminated => {
                     self.link.revoke(now);
                     self.outstanding.clear();
+                    self.superseded.clear();
                     self.phase = Phase::Authenticating;
                     if !self.config.pac.restart_on_loss || !self.pana.in_handshake() {
                         self.start(now);
@@ -838,6 +925,48 @@ mod tests {
         assert_eq!(serial_of(&host_ap_title()), None);
         assert_eq!(serial_of_identity(b"meter-000042"), Some(42));
         assert_eq!(serial_of_identity(b"other-42"), None);
+    }
+
+    /// An upload answered after the meter sent it again still counts, once; the copy sent
+    /// since is then no longer waited for, and the slow answer lengthens the reply timeout.
+    #[test]
+    fn a_late_answer_to_an_earlier_copy_of_an_upload_counts_once() {
+        let t0 = Instant::now();
+        let (mut agent, mut host) = keyed_pair(t0);
+        let from = "127.0.0.1:40000".parse().unwrap();
+        agent.handle_timeout(t0, SIM + 3_600);
+        let (_, first) = agent.poll_transmit().unwrap();
+        let t1 = t0 + Duration::from_millis(1_500);
+        agent.handle_timeout(t1, SIM + 3_600);
+        let (_, second) = agent.poll_transmit().unwrap();
+        assert_ne!(first, second);
+        assert_eq!(agent.stats().uploads_sent, 2);
+
+        let late = host.handle_apdu(from, &first, t1).unwrap();
+        agent.handle_c1222(&late.bytes.unwrap(), t1, SIM + 3_600);
+        assert_eq!(agent.stats().uploads_acked, 1);
+        assert!(agent.outstanding.is_empty());
+        assert!(agent.reply_timeout() > agent.config.reply_timeout);
+        let acked = agent.acked().to_vec();
+        assert!(!acked.is_empty());
+
+        let answer = host.handle_apdu(from, &second, t1).unwrap();
+        agent.handle_c1222(&answer.bytes.unwrap(), t1, SIM + 3_600);
+        assert_eq!(agent.stats().uploads_acked, 1);
+        assert_eq!(agent.acked(), acked.as_slice());
+    }
+
+    #[test]
+    fn round_trip_estimate_follows_rfc_6298() {
+        let ms = Duration::from_millis;
+        let r = RoundTrip::first(ms(100));
+        assert_eq!((r.srtt, r.rttvar, r.timeout()), (ms(100), ms(50), ms(300)));
+        let r = r.next(ms(500));
+        // RTTVAR = (3·50 + 400) / 4, SRTT = (7·100 + 500) / 8.
+        assert_eq!(
+            (r.srtt, r.rttvar),
+            (ms(150), Duration::from_micros(137_500))
+        );
     }
 
     #[test]
