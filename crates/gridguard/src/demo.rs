@@ -387,8 +387,9 @@ fn cpu_seconds() -> Option<CpuSplit> {
     let mut meters_ns = 0u64;
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        // tokio's default worker name, cut to the kernel's 15 characters.
-        if comm.starts_with("tokio-runtime-w") {
+        // tokio's default worker names ("tokio-rt-worker", "tokio-runtime-worker" cut to
+        // the kernel's 15 characters); the head-end's runtime names its own "headend".
+        if comm.starts_with("tokio-") {
             let sched = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
             meters_ns += sched
                 .split_whitespace()
@@ -549,6 +550,10 @@ fn summary(
             h.clocks_set.to_string(),
         ),
         ("meter reboots (profile kept)", m.reboots.to_string()),
+        (
+            "meters that gave the head-end up and started over",
+            m.restarts.to_string(),
+        ),
         (
             "C12.22 messages refused by the head-end",
             h.refused.to_string(),
