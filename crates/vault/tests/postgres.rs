@@ -162,6 +162,8 @@ fn postgres_suite() {
     scenarios::liar(&mut b, SchemeSpec::Shamir { t: 2, n: 4 }, &curve);
     step("outbox");
     scenarios::outbox(&mut b, SchemeSpec::Replicated2of3, &curve);
+    step("key presence and deletion");
+    scenarios::key_presence_and_deletion(&mut b, SchemeSpec::Replicated2of3, &curve);
     step("refresh");
     scenarios::refresh(&mut b, SchemeSpec::Replicated2of3, &curve);
     scenarios::refresh(&mut b, SchemeSpec::Shamir { t: 2, n: 3 }, &curve);

@@ -181,6 +181,12 @@ fn lying_store_is_detected_and_named() {
 }
 
 #[test]
+fn stores_find_and_delete_keys() {
+    let mut b = SqliteBackend::new();
+    scenarios::key_presence_and_deletion(&mut b, SchemeSpec::Shamir { t: 2, n: 3 }, &small_curve());
+}
+
+#[test]
 fn store_that_is_down_catches_up_from_its_outbox() {
     let mut b = SqliteBackend::new();
     scenarios::outbox(&mut b, SchemeSpec::Replicated2of3, &small_curve());

@@ -87,7 +87,9 @@ pub enum SumQuery {
 ///
 /// Implementations must make writes batched and idempotent: re-sending a share row for a key
 /// that is already stored leaves the stored row unchanged (first write wins), so that a
-/// reading re-ingested with fresh randomness never mixes shares of two different splits.
+/// reading re-ingested with fresh randomness never mixes shares of two different splits. (A
+/// batch that a killed process left in some stores only is deleted from them by the vault's
+/// ingest journal before the reading comes again.)
 pub trait ShareStore: Send {
     /// Where the store is, for logs and reports (never includes credentials).
     fn location(&self) -> String;
@@ -119,6 +121,11 @@ pub trait ShareStore: Send {
     ) -> Result<Vec<(u64, i64, u64)>, StoreError>;
     /// The keys `(meter, interval start)` stored in a time range, in the same order.
     fn keys(&mut self, range: TimeRange) -> Result<Vec<(u64, i64)>, StoreError>;
+    /// For each of `keys` `(meter, interval start)`, whether the store holds its share row.
+    fn contains_keys(&mut self, keys: &[(u64, i64)]) -> Result<Vec<bool>, StoreError>;
+    /// Deletes the share rows of `keys` in one transaction (the vault undoes with it a batch
+    /// that a crash left in some stores only).
+    fn delete_keys(&mut self, keys: &[(u64, i64)]) -> Result<(), StoreError>;
     /// Deletes everything: shares, metadata, staged refreshes (used to empty an outbox).
     fn clear(&mut self) -> Result<(), StoreError>;
     /// Number of share rows.

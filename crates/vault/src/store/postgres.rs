@@ -270,6 +270,37 @@ impl ShareStore for PostgresStore {
             .collect()
     }
 
+    fn contains_keys(&mut self, keys: &[(u64, i64)]) -> Result<Vec<bool>, StoreError> {
+        let (starts, meters) = key_columns(keys);
+        let rows = self.client.query(
+            "SELECT k.n FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(s, m, n) \
+             JOIN shares ON shares.interval_start = k.s AND shares.meter = k.m",
+            &[&starts, &meters],
+        )?;
+        let mut found = vec![false; keys.len()];
+        for r in rows {
+            let n: i64 = r.try_get(0)?;
+            if let Some(flag) = usize::try_from(n)
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| found.get_mut(i))
+            {
+                *flag = true;
+            }
+        }
+        Ok(found)
+    }
+
+    fn delete_keys(&mut self, keys: &[(u64, i64)]) -> Result<(), StoreError> {
+        let (starts, meters) = key_columns(keys);
+        self.client.execute(
+            "DELETE FROM shares USING unnest($1::bigint[], $2::bigint[]) AS k(s, m) \
+             WHERE shares.interval_start = k.s AND shares.meter = k.m",
+            &[&starts, &meters],
+        )?;
+        Ok(())
+    }
+
     fn clear(&mut self) -> Result<(), StoreError> {
         self.client.batch_execute(
             "BEGIN; TRUNCATE shares, meters, intervals, refresh_staged, refresh_done, store_meta; COMMIT;",
@@ -383,4 +414,11 @@ impl ShareStore for PostgresStore {
             ids(&mut self.client, "SELECT refresh_id FROM refresh_done")?,
         ))
     }
+}
+
+/// Keys as the two array parameters `(interval starts, meters)` of an `unnest` join.
+fn key_columns(keys: &[(u64, i64)]) -> (Vec<i64>, Vec<i64>) {
+    keys.iter()
+        .map(|&(meter, start)| (start, to_sql(meter)))
+        .unzip()
 }

@@ -380,6 +380,30 @@ impl ShareStore for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn contains_keys(&mut self, keys: &[(u64, i64)]) -> Result<Vec<bool>, StoreError> {
+        self.merge()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM shares WHERE interval_start = ?1 AND meter = ?2")?;
+        keys.iter()
+            .map(|&(meter, start)| Ok(stmt.exists(params![start, to_sql(meter)])?))
+            .collect()
+    }
+
+    fn delete_keys(&mut self, keys: &[(u64, i64)]) -> Result<(), StoreError> {
+        self.merge()?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare_cached("DELETE FROM shares WHERE interval_start = ?1 AND meter = ?2")?;
+            for &(meter, start) in keys {
+                stmt.execute(params![start, to_sql(meter)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn clear(&mut self) -> Result<(), StoreError> {
         self.conn.execute_batch(
             "BEGIN; DELETE FROM landing; DELETE FROM shares; DELETE FROM meters; DELETE FROM intervals; \

@@ -88,6 +88,10 @@ impl Vault {
             });
         }
 
+        // Keys still pending (a store was down when a crash was reconciled) stay recorded.
+        let carried = self.journal.pending();
+        self.journal
+            .record(readings.iter().map(|r| (r.meter, r.interval_start)))?;
         let per_store = self.split_all(readings)?;
         let results = {
             let per_store = &per_store;
@@ -129,6 +133,10 @@ impl Vault {
             slot.pending = true;
             receipt.queued.push(slot.index);
         }
+        // Every store that is not lost holds the batch now, directly or in its outbox.
+        if !carried {
+            self.journal.clear()?;
+        }
         if receipt.committed.len() < threshold {
             return Err(VaultError::NotEnoughStores {
                 needed: threshold,
@@ -136,6 +144,75 @@ impl Vault {
             });
         }
         Ok(receipt)
+    }
+
+    /// Deletes from every store and outbox the journaled readings that only some of them hold
+    /// (a batch a killed process left half-written: never acknowledged, so its meters send
+    /// it again), then forgets the journal. While a store that is not lost cannot be asked,
+    /// the journal is kept and this runs again on the next operation.
+    pub(super) fn reconcile_journal(&mut self) -> Result<()> {
+        let keys = self.journal.keys()?;
+        let holders: Vec<usize> = self
+            .slots
+            .iter()
+            .filter(|s| s.health != Health::Lost)
+            .map(|s| s.index)
+            .collect();
+        let mut held = vec![0usize; keys.len()];
+        for &i in &holders {
+            let Some(slot) = self.slots.get_mut(i) else {
+                continue;
+            };
+            let in_outbox = slot
+                .outbox
+                .contains_keys(&keys)
+                .map_err(|source| VaultError::Outbox { store: i, source })?;
+            let in_store = match (&slot.health, slot.store.as_mut()) {
+                (Health::Healthy, Some(store)) => store.contains_keys(&keys),
+                _ => {
+                    tracing::warn!(store = i, "store down: a half-written batch waits for it");
+                    return Ok(());
+                }
+            };
+            let in_store = match in_store {
+                Ok(flags) => flags,
+                Err(e) => {
+                    slot.mark_down(&e);
+                    return Ok(());
+                }
+            };
+            for ((n, a), b) in held.iter_mut().zip(&in_store).zip(&in_outbox) {
+                *n += usize::from(*a || *b);
+            }
+        }
+        let partial: Vec<(u64, i64)> = keys
+            .iter()
+            .zip(&held)
+            .filter(|(_, &n)| n > 0 && n < holders.len())
+            .map(|(k, _)| *k)
+            .collect();
+        if !partial.is_empty() {
+            for &i in &holders {
+                let Some(slot) = self.slots.get_mut(i) else {
+                    continue;
+                };
+                slot.outbox
+                    .delete_keys(&partial)
+                    .map_err(|source| VaultError::Outbox { store: i, source })?;
+                if let Some(store) = slot.store.as_mut() {
+                    if let Err(e) = store.delete_keys(&partial) {
+                        slot.mark_down(&e);
+                        return Ok(());
+                    }
+                }
+            }
+            tracing::warn!(
+                readings = partial.len(),
+                "deleted readings a killed process left in some stores only"
+            );
+        }
+        self.journal.clear()?;
+        Ok(())
     }
 
     /// Splits a batch: one vector of share rows per store. Pure computation.

@@ -2,6 +2,7 @@
 
 pub mod combine;
 mod ingest;
+mod journal;
 mod maintenance;
 mod query;
 
@@ -160,6 +161,7 @@ pub struct Vault {
     vault_id: Option<[u8; 16]>,
     min_group_size: u64,
     rng: RngSource,
+    journal: journal::IngestJournal,
 }
 
 impl fmt::Debug for Vault {
@@ -251,6 +253,7 @@ impl Vault {
             modulus: scheme.modulus(),
         };
         std::fs::create_dir_all(&outbox_dir)?;
+        let journal = journal::IngestJournal::open(&outbox_dir);
         let mut slots = Vec::with_capacity(opened.len());
         for (index, (config, store)) in opened.into_iter().enumerate() {
             let outbox = SqliteStore::open(
@@ -300,6 +303,7 @@ impl Vault {
             vault_id: None,
             min_group_size,
             rng,
+            journal,
         };
         vault.identify()?;
         vault.ensure_available()?;
@@ -436,6 +440,9 @@ impl Vault {
             if slot.health == Health::Healthy && slot.pending {
                 deliver_outbox(slot);
             }
+        }
+        if self.journal.pending() {
+            self.reconcile_journal()?;
         }
         self.resume_refreshes()
     }

@@ -178,13 +178,38 @@ pub fn loss_and_repair(b: &mut dyn Backend, spec: SchemeSpec, readings: &[Readin
     assert!(v.check().unwrap().all_good());
 }
 
-/// A store that adds a constant to every sum it returns (the adversary, around a real store).
-pub struct Lying {
+/// Called before (`false`) and after (`true`) each write of shares to a [`Faulty`] store.
+pub type PutHook = Box<dyn FnMut(bool) + Send>;
+
+/// A real store with faults injected: it adds `add` to every sum it returns (the adversary)
+/// and runs `around_put` around each write of shares (to stall or observe it).
+pub struct Faulty {
     pub inner: Box<dyn ShareStore>,
     pub add: u64,
+    pub around_put: Option<PutHook>,
 }
 
-impl ShareStore for Lying {
+impl Faulty {
+    /// A store that lies about its sums by `add`.
+    pub fn lying(inner: Box<dyn ShareStore>, add: u64) -> Self {
+        Faulty {
+            inner,
+            add,
+            around_put: None,
+        }
+    }
+
+    /// A store that runs `hook` around each write of shares.
+    pub fn hooked(inner: Box<dyn ShareStore>, hook: PutHook) -> Self {
+        Faulty {
+            inner,
+            add: 0,
+            around_put: Some(hook),
+        }
+    }
+}
+
+impl ShareStore for Faulty {
     fn location(&self) -> String {
         self.inner.location()
     }
@@ -198,7 +223,14 @@ impl ShareStore for Lying {
         self.inner.set_meta(meta)
     }
     fn put_shares(&mut self, rows: &[ShareRecord]) -> Result<(), StoreError> {
-        self.inner.put_shares(rows)
+        if let Some(hook) = self.around_put.as_mut() {
+            hook(false);
+        }
+        let result = self.inner.put_shares(rows);
+        if let Some(hook) = self.around_put.as_mut() {
+            hook(true);
+        }
+        result
     }
     fn put_regions(&mut self, rows: &[(u64, u32)]) -> Result<(), StoreError> {
         self.inner.put_regions(rows)
@@ -224,6 +256,12 @@ impl ShareStore for Lying {
     }
     fn keys(&mut self, range: TimeRange) -> Result<Vec<(u64, i64)>, StoreError> {
         self.inner.keys(range)
+    }
+    fn contains_keys(&mut self, keys: &[(u64, i64)]) -> Result<Vec<bool>, StoreError> {
+        self.inner.contains_keys(keys)
+    }
+    fn delete_keys(&mut self, keys: &[(u64, i64)]) -> Result<(), StoreError> {
+        self.inner.delete_keys(keys)
     }
     fn clear(&mut self) -> Result<(), StoreError> {
         self.inner.clear()
@@ -280,10 +318,7 @@ pub fn liar(b: &mut dyn Backend, spec: SchemeSpec, readings: &[Reading]) {
             .map(|i| {
                 let s = b.open_store(i, layout);
                 if i == liar_index {
-                    Box::new(Lying {
-                        inner: s,
-                        add: 1_000,
-                    }) as Box<dyn ShareStore>
+                    Box::new(Faulty::lying(s, 1_000)) as Box<dyn ShareStore>
                 } else {
                     s
                 }
@@ -450,4 +485,40 @@ pub fn permissions(b: &mut dyn Backend, readings: &[Reading]) {
         .unwrap();
     assert!(!ok.rows.is_empty());
     assert!(ok.rows.iter().all(|r| r.meters >= 5));
+}
+
+/// Each store answers which keys it holds and deletes the keys it is told to, leaving the
+/// others (the vault undoes a half-written batch with these).
+pub fn key_presence_and_deletion(b: &mut dyn Backend, spec: SchemeSpec, readings: &[Reading]) {
+    let cfg = config(b, spec);
+    let mut v = Vault::open(cfg).unwrap();
+    v.ingest(readings).unwrap();
+    drop(v);
+    let layout = StoreLayout {
+        columns: spec.build().unwrap().columns(),
+        modulus: modulus(spec),
+    };
+    let stored: Vec<(u64, i64)> = readings
+        .iter()
+        .map(|r| (r.meter, r.interval_start))
+        .collect();
+    let doomed: Vec<(u64, i64)> = stored.iter().step_by(3).copied().collect();
+    let mut asked: Vec<(u64, i64)> = stored.iter().take(50).copied().collect();
+    asked.push((u64::MAX, 0));
+    asked.push((stored[0].0, stored[0].1 + 7 * 900 * 96 * 365));
+    for i in 0..stores_of(spec) {
+        let mut store = b.open_store(i, layout);
+        let flags = store.contains_keys(&asked).unwrap();
+        let want: Vec<bool> = (0..asked.len()).map(|k| k < 50).collect();
+        assert_eq!(flags, want, "store {i}");
+        store.delete_keys(&doomed).unwrap();
+        let left = store.count().unwrap();
+        assert_eq!(left as usize, stored.len() - doomed.len(), "store {i}");
+        let flags = store.contains_keys(&stored).unwrap();
+        for (k, flag) in stored.iter().zip(flags) {
+            assert_eq!(flag, !doomed.contains(k), "store {i} key {k:?}");
+        }
+        assert!(store.contains_keys(&[]).unwrap().is_empty());
+        store.delete_keys(&[]).unwrap();
+    }
 }
