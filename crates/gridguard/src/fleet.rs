@@ -8,7 +8,8 @@
 //! named by a PaC address of its own, and a C12.22 relay that hands each message from the
 //! head-end to the meter its called AP title names.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -67,9 +68,6 @@ pub struct FleetOptions {
     /// PANA-Relay messages and C12.22 is routed by called AP title (so a fleet is not bounded
     /// by the file limit). Off: one socket per meter.
     pub relays: bool,
-    /// Each tick advances one slice of a lane's meters, in turn: a meter is ticked every
-    /// `tick × tick_slices` (messages are handled as they come either way).
-    pub tick_slices: usize,
     /// Real time over which the meters' first authentications are spread.
     pub start_spread: Duration,
     /// An outage to inject.
@@ -97,7 +95,6 @@ impl FleetOptions {
             tick: Duration::from_millis(20),
             lanes: 4,
             relays: false,
-            tick_slices: 1,
             start_spread: Duration::from_secs(1),
             outage: None,
             capture: None,
@@ -174,7 +171,18 @@ struct Slot {
     socket: Arc<UdpSocket>,
     start_at: Instant,
     started: bool,
+    /// The reboot planned for this meter: (simulated time, simulated seconds down).
+    reboot: Option<(u64, u64)>,
+    /// When the lane's timer queue holds this slot next.
+    wake: Option<Instant>,
+    /// The acknowledged ranges last published: how many, and the last one.
+    acked_seen: (usize, Option<(u64, u64)>),
 }
+
+/// How often a lane publishes its counters and acknowledged ranges.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+/// Longest a meter goes unvisited when it names no deadline of its own.
+const IDLE_WAKE: Duration = Duration::from_secs(5);
 
 /// A lane's relay tables: which slot a relayed PaC address or a called AP title is.
 #[derive(Default)]
@@ -190,7 +198,12 @@ struct Lane {
     rng: StdRng,
     progress: FleetProgress,
     routes: Option<Routes>,
-    phase: usize,
+    /// Each slot's next deadline (stale entries are skipped): a lane visits only the meters
+    /// with work due, not every meter every tick.
+    wakes: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Slots whose acknowledged ranges changed since the last publish.
+    acked_dirty: Vec<usize>,
+    published_at: Instant,
 }
 
 /// The PaC address a relay reports for meter `serial` (a unique-local IPv6 address holding
@@ -305,6 +318,7 @@ impl Lane {
             slot.agent.handle_c1222(bytes, now, sim);
         }
         self.flush(i, sim);
+        self.reschedule(i, now, sim);
     }
 
     /// Adds a datagram between the meter's `socket` and `peer` to the capture, if any.
@@ -332,38 +346,80 @@ impl Lane {
         }
     }
 
+    /// Runs the meters whose deadline has come, and publishes the counters when due.
     fn tick(&mut self, now: Instant, sim: u64) {
-        let slices = self.options.tick_slices.max(1);
-        let phase = self.phase;
-        self.phase = (self.phase + 1) % slices;
-        for i in (phase..self.slots.len()).step_by(slices) {
+        while let Some(&Reverse((at, i))) = self.wakes.peek() {
+            if at > now {
+                break;
+            }
+            self.wakes.pop();
             let Some(slot) = self.slots.get_mut(i) else {
                 continue;
             };
+            if slot.wake != Some(at) {
+                continue; // superseded by an earlier deadline, already run
+            }
+            slot.wake = None;
             if !slot.started {
-                if now < slot.start_at {
-                    continue;
-                }
                 slot.started = true;
                 slot.agent.start(now);
             }
-            let serial = slot.agent.serial();
-            if let Some(&(_, _, down)) = self
-                .options
-                .reboots
-                .iter()
-                .find(|(s, at, _)| *s == serial && sim >= *at)
-            {
-                if slot.agent.stats().reboots == 0 {
+            if let Some((reboot_at, down)) = slot.reboot {
+                if sim >= reboot_at && slot.agent.stats().reboots == 0 {
                     slot.agent.reboot(sim, down);
                 }
             }
             slot.agent.handle_timeout(now, sim);
             self.flush(i, sim);
+            self.reschedule(i, now, sim);
         }
-        if phase + 1 < slices {
+        if now.saturating_duration_since(self.published_at) >= PUBLISH_EVERY {
+            self.publish();
+            self.published_at = now;
+        }
+    }
+
+    /// Puts slot `i` in the timer queue at its next deadline (real, or simulated time turned
+    /// into real time), no sooner than the next tick; notes a change of its acknowledged
+    /// ranges.
+    fn reschedule(&mut self, i: usize, now: Instant, sim: u64) {
+        let (tick, clock) = (self.options.tick, self.options.clock);
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        let acked = slot.agent.acked();
+        let seen = (acked.len(), acked.last().copied());
+        if seen != slot.acked_seen {
+            slot.acked_seen = seen;
+            self.acked_dirty.push(i);
+        }
+        let due = if slot.started {
+            let reboot = slot
+                .reboot
+                .filter(|_| slot.agent.stats().reboots == 0)
+                .map(|(at, _)| at);
+            let sim_due = [slot.agent.poll_sim_timeout(), reboot]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|t| now + clock.real(t.saturating_sub(sim)));
+            [slot.agent.poll_timeout(), sim_due]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now + IDLE_WAKE)
+        } else {
+            slot.start_at
+        };
+        let due = due.max(now + tick);
+        if slot.wake.is_some_and(|w| w <= due) {
             return;
         }
+        slot.wake = Some(due);
+        self.wakes.push(Reverse((due, i)));
+    }
+
+    fn publish(&mut self) {
         let stats = self
             .slots
             .iter()
@@ -371,23 +427,26 @@ impl Lane {
         let online = self.slots.iter().filter(|s| s.agent.online()).count();
         self.progress.publish(self.index, stats, online);
         if let Ok(mut acked) = self.progress.acked.lock() {
-            for s in &self.slots {
-                let a = s.agent.acked();
-                if acked.get(&s.agent.serial()).map(Vec::len) != Some(a.len())
-                    || acked.get(&s.agent.serial()).and_then(|v| v.last()) != a.last()
-                {
-                    acked.insert(s.agent.serial(), a.to_vec());
+            for i in self.acked_dirty.drain(..) {
+                if let Some(s) = self.slots.get(i) {
+                    acked.insert(s.agent.serial(), s.agent.acked().to_vec());
                 }
             }
         }
     }
 }
 
+/// Model step of the fleet's meters, seconds: power is held for 5 minutes, three steps a
+/// 15-minute interval (the model's own default, 60 s, costs five times as much to simulate
+/// and changes nothing the head-end sees but the values).
+pub const FLEET_MODEL_STEP_S: u32 = 300;
+
 /// The model configuration of simulated meter `serial` (its household is drawn from the
 /// serial); `clock_offset` seconds of clock error.
 pub fn meter_config(serial: u64, clock_offset: i64) -> MeterConfig {
     MeterConfig::new(serial, serial.wrapping_mul(0x9e37_79b9).wrapping_add(7))
         .with_clock_offset(clock_offset)
+        .with_step(FLEET_MODEL_STEP_S)
 }
 
 /// The meter model of `serial` at simulated time `sim`, with the residential TOU calendar.
@@ -484,15 +543,28 @@ pub async fn run_fleet(
                 .insert(relayed_pac_address(agent.serial()), slots.len());
             r.by_serial.insert(agent.serial(), slots.len());
         }
+        let reboot = options
+            .reboots
+            .iter()
+            .find(|(s, _, _)| *s == agent.serial())
+            .map(|&(_, at, down)| (at, down));
         slots.push(Slot {
             agent,
             socket: socket.clone(),
             start_at,
             started: false,
+            reboot,
+            wake: Some(start_at),
+            acked_seen: (0, None),
         });
     }
     let mut set = JoinSet::new();
     for (index, (slots, routes)) in per_lane.into_iter().enumerate() {
+        let wakes = slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Reverse((s.start_at, i)))
+            .collect();
         let lane = Lane {
             index,
             slots,
@@ -500,7 +572,9 @@ pub async fn run_fleet(
             options: options.clone(),
             progress: progress.clone(),
             routes,
-            phase: 0,
+            wakes,
+            acked_dirty: Vec::new(),
+            published_at: t0,
         };
         set.spawn(run_lane(lane, stop.clone()));
     }
@@ -569,6 +643,7 @@ async fn run_lane(
             }
         }
     }
+    lane.publish();
     readers.abort_all();
     Ok(lane.slots.into_iter().map(|s| s.agent).collect())
 }

@@ -403,9 +403,13 @@ impl MeterAgent {
         self.out.pop_front()
     }
 
-    /// The next real instant at which [`handle_timeout`](Self::handle_timeout) has work
-    /// (simulated-time work is driven by calling it periodically).
+    /// The next real instant at which [`handle_timeout`](Self::handle_timeout) has work on
+    /// the network (a retransmission, a PANA or key timer); none while the meter is down.
+    /// Work due at a simulated time is given by [`poll_sim_timeout`](Self::poll_sim_timeout).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.down.is_some() {
+            return None;
+        }
         let retry = self
             .outstanding
             .values()
@@ -415,6 +419,17 @@ impl MeterAgent {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// The simulated time at which [`handle_timeout`](Self::handle_timeout) has work next:
+    /// power coming back after a reboot, or the next upload. `None` while the meter waits on
+    /// the network only. (The model needs no call of its own: it catches up whenever it is
+    /// read.)
+    pub fn poll_sim_timeout(&self) -> Option<u64> {
+        if let Some((_, until)) = &self.down {
+            return Some(*until);
+        }
+        (self.phase == Phase::Online && self.outstanding.is_empty()).then_some(self.next_upload)
     }
 
     /// A PANA datagram from the PAA.

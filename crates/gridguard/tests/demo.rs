@@ -35,6 +35,7 @@ async fn the_demo_runs_its_week_and_commands_reach_only_their_meters() {
         report.summary
     );
     assert_eq!(report.verified_meters.0, report.verified_meters.1);
+    assert_eq!(report.differing_readings, 0);
     assert_eq!(report.headend.sessions, 100);
     assert!(
         report.headend.reauthentications >= 100,

@@ -58,6 +58,7 @@ async fn meters_behind_relays_run_their_days_and_tshark_reads_the_relay_messages
         report.summary
     );
     assert_eq!(report.verified_meters.0, report.verified_meters.1);
+    assert_eq!(report.differing_readings, 0);
     assert_eq!(report.headend.sessions, METERS, "{}", report.summary);
     assert!(
         report.headend.intervals_filled > 0,

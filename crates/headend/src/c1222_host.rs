@@ -71,6 +71,10 @@ pub struct HostConfig {
     pub registration_period: u32,
     /// Outstanding host-originated requests remembered per meter (oldest forgotten first).
     pub max_pending: usize,
+    /// Meters whose expired replay entries one [`C1222Host::handle_timeout`] call forgets,
+    /// in turn (default 1,024), so that a call costs the same with a million meters as with
+    /// ten. A meter's own entries are also forgotten whenever a message of it arrives.
+    pub replay_sweep_per_call: usize,
 }
 
 impl HostConfig {
@@ -85,6 +89,7 @@ impl HostConfig {
             ingest_tables: vec![64, 65, 66, 67],
             registration_period: 86_400,
             max_pending: 256,
+            replay_sweep_per_call: 1_024,
         }
     }
 
@@ -289,6 +294,8 @@ pub struct C1222Host<R> {
     events: VecDeque<HostEvent>,
     rng: R,
     next_invocation: u32,
+    /// The last meter whose replay entries the incremental sweep visited.
+    swept_to: Option<ApTitle>,
 }
 
 impl<R> core::fmt::Debug for C1222Host<R> {
@@ -325,6 +332,7 @@ impl<R: RngCore + CryptoRng> C1222Host<R> {
             events: VecDeque::new(),
             rng,
             next_invocation: 1,
+            swept_to: None,
         }
     }
 
@@ -432,12 +440,30 @@ impl<R: RngCore + CryptoRng> C1222Host<R> {
             .min()
     }
 
-    /// Destroys expired keys and forgets expired replay entries. Safe to call at any time.
+    /// Destroys expired keys and forgets expired replay entries (of
+    /// [`HostConfig::replay_sweep_per_call`] meters a call, in turn). Safe to call at any time.
     pub fn handle_timeout(&mut self, now: Instant) {
+        use std::ops::Bound::{Excluded, Unbounded};
         self.settle_keys(now);
-        for m in self.meters.values_mut() {
+        let from = match self.swept_to.take() {
+            Some(t) => (Excluded(t), Unbounded),
+            None => (Unbounded, Unbounded),
+        };
+        let per_call = self.config.replay_sweep_per_call.max(1);
+        let mut visited = 0;
+        for (title, m) in self.meters.range_mut(from).take(per_call) {
             m.assoc.handle_timeout(now);
+            visited += 1;
+            if visited == per_call {
+                self.swept_to = Some(title.clone());
+            }
         }
+    }
+
+    /// Replay entries remembered over all meters ((AP title, invocation id) pairs and IVs
+    /// seen within their window).
+    pub fn replay_entries(&self) -> usize {
+        self.meters.values().map(|m| m.assoc.tracked()).sum()
     }
 
     /// The next queued event, oldest first.

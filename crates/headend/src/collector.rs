@@ -26,11 +26,15 @@ pub struct CollectorConfig {
     pub backfill_timeout: Duration,
     /// Backfills outstanding at once over all meters.
     pub max_backfills: usize,
+    /// Meters one [`Collector::poll_backfill`] call looks at for a gap, at most (the scan
+    /// goes on from there at the next call), so that a call costs the same with a million
+    /// meters as with ten.
+    pub scan_per_call: usize,
 }
 
 impl CollectorConfig {
     /// 15-minute intervals from `epoch`, a 2-hour settle time, 2 s backfill timeout, 64
-    /// backfills at once.
+    /// backfills at once, gaps looked for in 4,096 meters a call.
     pub fn new(epoch: i64) -> Self {
         CollectorConfig {
             interval_s: 900,
@@ -38,6 +42,7 @@ impl CollectorConfig {
             settle_s: 7_200,
             backfill_timeout: Duration::from_secs(2),
             max_backfills: 64,
+            scan_per_call: 4_096,
         }
     }
 }
@@ -125,8 +130,8 @@ pub struct Collector {
     /// Round-robin position of the backfill scan.
     order: Vec<u64>,
     cursor: usize,
-    /// The `now` of the last sweep of timed-out backfills.
-    swept: Option<Instant>,
+    /// The meters with a backfill outstanding.
+    outstanding: Vec<u64>,
 }
 
 impl Collector {
@@ -139,7 +144,7 @@ impl Collector {
             stats: CollectorStats::default(),
             order: Vec::new(),
             cursor: 0,
-            swept: None,
+            outstanding: Vec::new(),
         }
     }
 
@@ -219,6 +224,7 @@ impl Collector {
         if let Some(t) = self.meters.get_mut(&meter) {
             if t.backfill.take().is_some() {
                 self.in_flight = self.in_flight.saturating_sub(1);
+                self.outstanding.retain(|&m| m != meter);
             }
         }
     }
@@ -244,27 +250,34 @@ impl Collector {
     /// The next backfill to send, given the meters' clock `meter_now` (an interval counts as
     /// missing once it ended `settle_s` before it) and the real time `now`. Call until
     /// `None`; every request is remembered as outstanding until [`backfill_done`] or its
-    /// timeout.
+    /// timeout. Each call looks at up to `scan_per_call` meters, in turn, so a gap is found
+    /// within `meters / scan_per_call` calls that return `None`.
     ///
     /// [`backfill_done`]: Self::backfill_done
     pub fn poll_backfill(&mut self, meter_now: i64, now: Instant) -> Option<BackfillRequest> {
         let cfg = self.config;
         let up_to = meter_now - cfg.settle_s;
         let up_to = up_to - up_to.rem_euclid(cfg.interval_s);
-        // Timed-out backfills are swept once per `now`, not on every call of a burst.
-        if self.swept != Some(now) {
-            self.swept = Some(now);
-            for t in self.meters.values_mut() {
-                if let Some((_, _, at)) = t.backfill {
-                    if now.saturating_duration_since(at) >= cfg.backfill_timeout {
-                        t.backfill = None;
-                        self.in_flight = self.in_flight.saturating_sub(1);
-                    }
+        let meters = &mut self.meters;
+        let in_flight = &mut self.in_flight;
+        self.outstanding.retain(|m| {
+            let Some(t) = meters.get_mut(m) else {
+                return false;
+            };
+            match t.backfill {
+                Some((_, _, at)) if now.saturating_duration_since(at) < cfg.backfill_timeout => {
+                    true
                 }
+                Some(_) => {
+                    t.backfill = None;
+                    *in_flight = in_flight.saturating_sub(1);
+                    false
+                }
+                None => false,
             }
-        }
+        });
         let n = self.order.len();
-        for _ in 0..n {
+        for _ in 0..n.min(cfg.scan_per_call) {
             if self.in_flight >= cfg.max_backfills {
                 return None;
             }
@@ -279,6 +292,7 @@ impl Collector {
             if let Some((from, to)) = t.first_gap(up_to, cfg.interval_s) {
                 t.backfill = Some((from, to, now));
                 self.in_flight += 1;
+                self.outstanding.push(meter);
                 self.stats.backfills_sent += 1;
                 self.stats.gaps_detected += 1;
                 return Some(BackfillRequest { meter, from, to });
@@ -368,6 +382,37 @@ mod tests {
         assert_eq!(c.stats().stored, 0);
         assert!(!c.stored(9, I, false));
         assert_eq!(c.missing(9, 3 * I), 0);
+    }
+
+    #[test]
+    fn a_call_scans_a_bounded_slice_and_the_next_call_goes_on() {
+        let mut cfg = CollectorConfig::new(0);
+        cfg.settle_s = 0;
+        cfg.scan_per_call = 3;
+        let mut c = Collector::new(cfg);
+        let now = Instant::now();
+        for m in 0..10 {
+            c.register(m);
+            if m != 8 {
+                c.stored(m, 0, false);
+            }
+        }
+        let found: Vec<Option<BackfillRequest>> = (0..4).map(|_| c.poll_backfill(I, now)).collect();
+        assert_eq!(found[..2], [None, None], "meters 0..6 have no gap");
+        assert_eq!(
+            found[2],
+            Some(BackfillRequest {
+                meter: 8,
+                from: 0,
+                to: I
+            })
+        );
+        assert_eq!(found[3], None);
+        // The timed-out backfill is asked again once the scan comes round.
+        let later = now + cfg.backfill_timeout;
+        let again: Vec<_> = (0..4).filter_map(|_| c.poll_backfill(I, later)).collect();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].meter, 8);
     }
 
     #[test]

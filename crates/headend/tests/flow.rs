@@ -568,3 +568,44 @@ fn sessions_whose_keys_outlive_the_replay_window_are_refused() {
     )
     .unwrap();
 }
+
+#[test]
+fn expired_replay_entries_of_idle_meters_are_forgotten_a_slice_at_a_time() {
+    use gridguard_c1222::{ApTitle, ObjectId};
+    use gridguard_headend::{C1222Host, HostConfig, MeterLink, MeterLinkConfig};
+    use rand::SeedableRng;
+    let t0 = Instant::now();
+    let mut config = HostConfig::new(host_title()).with_grace(GRACE);
+    config.replay_sweep_per_call = 2;
+    let mut h = C1222Host::new(config, rand::rngs::StdRng::seed_from_u64(30));
+    for i in 0..5u64 {
+        let title = ApTitle::Absolute(
+            ObjectId::from_arcs(&[2, 16, 124, 113620, 1, 22, 0, 100 + i]).unwrap(),
+        );
+        let (server, client) = eap_psk(30 + i);
+        h.install_session(title.clone(), &facts(1), server.emsk(), LIFETIME, t0)
+            .unwrap();
+        let mut m = MeterLink::new(
+            MeterLinkConfig::new(title, host_title(), vec![10, 0, 0, 1]).with_grace(GRACE),
+            rand::rngs::StdRng::seed_from_u64(40 + i),
+        );
+        m.install_session(&facts(1), client.emsk(), LIFETIME, t0)
+            .unwrap();
+        let reg = m.registration(t0).unwrap();
+        h.handle_apdu(from(), &reg.bytes, t0).unwrap();
+    }
+    let tracked = h.replay_entries();
+    assert!(tracked >= 5, "{tracked}");
+    let after_window = t0 + gridguard_headend::DEFAULT_REPLAY_WINDOW + Duration::from_secs(1);
+    let mut left = vec![tracked];
+    for _ in 0..3 {
+        h.handle_timeout(after_window);
+        left.push(h.replay_entries());
+    }
+    let per_meter = tracked / 5;
+    assert_eq!(
+        left,
+        vec![tracked, 3 * per_meter, per_meter, 0],
+        "two meters a call"
+    );
+}

@@ -16,6 +16,7 @@ use std::path::Path;
 use common::scenarios;
 use common::{all_files, find_any, load_curve, reading_patterns, sqlite_config, sqlite_paths};
 use gridguard_vault::field::P;
+use gridguard_vault::store::SqliteStore;
 use gridguard_vault::{Modulus, Reading, SchemeSpec, Vault};
 
 /// Upper critical value of chi-square with `df` degrees of freedom at significance 0.001
@@ -201,8 +202,16 @@ fn no_plaintext_reading_in_any_written_file() {
         let (first, second) = readings.split_at(32);
         v.ingest(first).unwrap();
         // Store 2 is locked by another writer: its shares of the second half go to its outbox.
-        let lock = rusqlite::Connection::open(&sqlite_paths(dir.path(), n)[2]).unwrap();
-        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let store_2 = &sqlite_paths(dir.path(), n)[2];
+        let locks: Vec<rusqlite::Connection> =
+            [store_2.clone(), SqliteStore::landing_path(store_2)]
+                .iter()
+                .map(|path| {
+                    let lock = rusqlite::Connection::open(path).unwrap();
+                    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+                    lock
+                })
+                .collect();
         let receipt = v.ingest(second).unwrap();
         assert_eq!(receipt.queued, vec![2]);
         let scan = |when: &str| {
@@ -227,7 +236,7 @@ fn no_plaintext_reading_in_any_written_file() {
             }
         };
         scan("while open");
-        drop(lock);
+        drop(locks);
         let report = v.check().unwrap();
         assert!(report.all_good(), "{report:?}");
         drop(v);

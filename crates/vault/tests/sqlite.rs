@@ -58,10 +58,13 @@ impl Backend for SqliteBackend {
         delete_sqlite(&self.path(i));
     }
     fn take_down(&mut self, i: usize) {
-        // Another process holding the write lock: every write of the vault fails.
-        let conn = rusqlite::Connection::open(self.path(i)).unwrap();
-        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
-        self.locks.push((i, conn));
+        // Another process holding the write locks of the store and of its landing file: every
+        // write of the vault fails.
+        for path in [self.path(i), SqliteStore::landing_path(&self.path(i))] {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            self.locks.push((i, conn));
+        }
     }
     fn bring_up(&mut self, i: usize) {
         self.locks.retain(|(j, _)| *j != i);

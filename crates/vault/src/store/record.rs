@@ -62,6 +62,9 @@ pub enum RowError {
         /// The stored value.
         value: i64,
     },
+    /// A landed batch is not a whole number of rows.
+    #[error("landed batch of {0} bytes is not whole rows")]
+    TornBatch(usize),
 }
 
 /// A u64 share value as stored in a signed 64-bit SQL column (two's-complement bit pattern).

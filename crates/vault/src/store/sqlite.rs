@@ -5,18 +5,27 @@
 //! `gg_wadd` / `gg_padd` as scalar additions for refreshes. `secure_delete` is on, so that
 //! overwritten shares (after a refresh) and drained outbox rows do not linger in free pages.
 //!
-//! Writes land first in `landing`, a table appended to in arrival order, and are merged into
-//! `shares` in key order once enough have gathered, before any read, and when the store is
-//! closed or reopened. Meters report in random order: inserted one batch at a time, each
-//! reading would dirty its own page of the `(interval_start, meter)` B-tree; merged in key
-//! order, neighbouring readings share pages, which makes ingest several times faster.
+//! Writes land first in a landing file beside the store (`<name>.landing`), one row (a blob
+//! of share rows) per batch, in arrival order, and are merged into `shares` in key order: by
+//! a background thread once enough have gathered, and before any read, when the store is
+//! closed, and when it is reopened after a crash. Meters report in random order: inserted one
+//! batch at a time, each reading would dirty its own page of the `(interval_start, meter)`
+//! B-tree; merged in key order, neighbouring readings share pages, which makes ingest several
+//! times faster. The landing file has its own write lock, so a write is committed (and can be
+//! acknowledged) while a merge is running. The merge sorts in memory: a sort in SQL cost more
+//! than the inserts.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
+use super::landing;
 use super::record::{from_sql, region_from_sql, tier_from_sql, to_sql};
 use super::sql::{self, Dialect};
 use super::{GroupSum, ShareRecord, ShareStore, StoreError, StoreLayout, StoreMeta, SumQuery};
@@ -28,16 +37,41 @@ use crate::time::TimeRange;
 /// limit of 32766 parameters a statement).
 const ROWS_PER_INSERT: usize = 256;
 
-/// Landed rows that trigger a merge into `shares`.
+/// Landed share rows that trigger a merge into `shares`.
 const MERGE_ROWS: usize = 131_072;
 
-/// A share store kept in one SQLite database file (WAL mode).
+/// How long the background merger waits for a lock held by the store's own connection.
+const MERGER_BUSY: Duration = Duration::from_secs(30);
+
+/// A share store kept in one SQLite database file (WAL mode), with its landing file.
 pub struct SqliteStore {
     conn: Connection,
+    landing: Connection,
     path: PathBuf,
     layout: StoreLayout,
-    /// Rows written to `landing` since the last merge (an upper bound).
-    landed: usize,
+    shared: Arc<Shared>,
+    merger: Option<Merger>,
+}
+
+/// What the store and its background merger share.
+#[derive(Default)]
+struct Shared {
+    /// Held while landed batches are merged, and while the store writes to `shares` itself.
+    merging: Mutex<()>,
+    /// Share rows landed and not merged yet.
+    landed: AtomicUsize,
+}
+
+impl Shared {
+    fn hold(&self) -> MutexGuard<'_, ()> {
+        self.merging.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The background merger: a thread with connections of its own.
+struct Merger {
+    wake: SyncSender<()>,
+    thread: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -98,124 +132,81 @@ fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store file at `path` with the given layout.
+    /// Opens (creating if needed) the store file at `path` with the given layout, and its
+    /// landing file beside it.
     pub fn open(path: &Path, layout: StoreLayout) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_millis(250))?;
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(path = %path.display(), %mode, "SQLite store not in WAL mode");
+        let landing_path = Self::landing_path(path);
+        if !path.exists() {
+            // A landing file without its store belongs to a store that was deleted.
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", landing_path.display()));
+            }
         }
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        // Aggregates group a month of rows: sort in memory, keep a larger page cache.
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.pragma_update(None, "cache_size", -32_768)?;
+        let conn = open_connection(path, Duration::from_millis(250))?;
         register_functions(&conn)?;
         for stmt in sql::schema(Dialect::Sqlite, &layout) {
             conn.execute(&stmt, [])?;
         }
-        conn.execute(
-            &format!(
-                "CREATE TABLE IF NOT EXISTS landing (interval_start BIGINT NOT NULL, meter BIGINT NOT NULL{})",
-                sql::columns(&layout)
-                    .iter()
-                    .map(|c| format!(", {c} BIGINT NOT NULL"))
-                    .collect::<String>()
-            ),
+        let landing = open_connection(&landing_path, Duration::from_millis(250))?;
+        landing.execute(
+            "CREATE TABLE IF NOT EXISTS landing_batches (id INTEGER PRIMARY KEY, rows BLOB NOT NULL)",
             [],
         )?;
+        // Checkpoints of the landing file run after merges, not in the writes waiting on them.
+        landing.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let shared = Arc::new(Shared::default());
+        // Batches a killed process left landed are merged now.
+        shared.landed.store(1, Ordering::Release);
+        let merger = {
+            let main = open_connection(path, MERGER_BUSY)?;
+            let landed = open_connection(&landing_path, MERGER_BUSY)?;
+            let (wake, woken) = sync_channel(1);
+            let shared = Arc::clone(&shared);
+            let thread = std::thread::Builder::new()
+                .name("store-merger".into())
+                .spawn(move || run_merger(&main, &landed, layout, &shared, &woken))
+                .map_err(|e| StoreError::Config(format!("cannot start the merger: {e}")))?;
+            Merger { wake, thread }
+        };
         let mut store = SqliteStore {
             conn,
+            landing,
             path: path.to_path_buf(),
             layout,
-            // Rows a killed process left in `landing` are merged now.
-            landed: 1,
+            shared,
+            merger: Some(merger),
         };
         store.merge()?;
         Ok(store)
     }
 
-    /// Moves every landed row into `shares` in key order, in one transaction. A key that
-    /// is already stored, or that landed more than once, keeps its first value.
+    /// The landing file of the store at `path`.
+    pub fn landing_path(path: &Path) -> PathBuf {
+        PathBuf::from(format!("{}.landing", path.display()))
+    }
+
+    /// Moves every landed row into `shares` now (waiting for a merge the background thread
+    /// is running).
     fn merge(&mut self) -> Result<(), StoreError> {
-        if self.landed == 0 {
+        if self.shared.landed.load(Ordering::Acquire) == 0 {
             return Ok(());
         }
-        let names: String = sql::columns(&self.layout)
-            .iter()
-            .map(|c| format!(", {c}"))
-            .collect();
-        let tx = self.conn.transaction()?;
-        // `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join constraint.
-        tx.execute(
-            &format!(
-                "INSERT INTO shares (interval_start, meter{names}) \
-                 SELECT interval_start, meter{names} FROM landing WHERE true \
-                 ORDER BY interval_start, meter, rowid ON CONFLICT DO NOTHING"
-            ),
-            [],
-        )?;
-        tx.execute("DELETE FROM landing", [])?;
-        tx.commit()?;
-        self.landed = 0;
-        Ok(())
+        let shared = Arc::clone(&self.shared);
+        let _merging = shared.hold();
+        self.merge_held()
+    }
+
+    /// [`merge`](Self::merge) for a caller already holding the merge lock.
+    fn merge_held(&self) -> Result<(), StoreError> {
+        if self.shared.landed.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
+        merge_landed(&self.conn, &self.landing, self.layout, &self.shared.landed)
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Inserts rows in one transaction, [`ROWS_PER_INSERT`] rows per statement (one prepared
-    /// multi-row `INSERT` for full chunks, one for the tail), ignoring rows whose key exists.
-    fn insert_into(&mut self, table: &str, rows: &[ShareRecord]) -> Result<(), StoreError> {
-        let layout = self.layout;
-        let two = layout.columns >= 2;
-        let tx = self.conn.transaction()?;
-        {
-            let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
-            let mut values: Vec<i64> = Vec::with_capacity(ROWS_PER_INSERT * 4);
-            let fill = |values: &mut Vec<i64>, chunk: &[ShareRecord]| {
-                values.clear();
-                for r in chunk {
-                    values.extend_from_slice(&[
-                        r.interval_start,
-                        to_sql(r.meter),
-                        to_sql(r.share[0]),
-                    ]);
-                    if two {
-                        values.push(to_sql(r.share[1]));
-                    }
-                }
-            };
-            {
-                let mut stmt = tx.prepare_cached(&sql::insert_shares(
-                    Dialect::Sqlite,
-                    &layout,
-                    table,
-                    ROWS_PER_INSERT,
-                ))?;
-                for chunk in chunks.by_ref() {
-                    fill(&mut values, chunk);
-                    stmt.execute(params_from_iter(values.iter()))?;
-                }
-            }
-            let tail = chunks.remainder();
-            if !tail.is_empty() {
-                let mut stmt = tx.prepare(&sql::insert_shares(
-                    Dialect::Sqlite,
-                    &layout,
-                    table,
-                    tail.len(),
-                ))?;
-                fill(&mut values, tail);
-                stmt.execute(params_from_iter(values.iter()))?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
     }
 
     /// Truncates the WAL so no overwritten page survives in it.
@@ -224,6 +215,128 @@ impl SqliteStore {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+/// A connection in WAL mode with the store's settings.
+fn open_connection(path: &Path, busy: Duration) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(busy)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), %mode, "SQLite store not in WAL mode");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    // Aggregates group a month of rows: sort in memory, keep a larger page cache.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -32_768)?;
+    Ok(conn)
+}
+
+/// The background merger: merges whenever woken with enough rows landed, until the store is
+/// dropped.
+fn run_merger(
+    main: &Connection,
+    landing: &Connection,
+    layout: StoreLayout,
+    shared: &Shared,
+    woken: &Receiver<()>,
+) {
+    while woken.recv().is_ok() {
+        let _merging = shared.hold();
+        if shared.landed.load(Ordering::Acquire) < MERGE_ROWS {
+            continue; // merged by the store meanwhile
+        }
+        if let Err(e) = merge_landed(main, landing, layout, &shared.landed) {
+            tracing::warn!(%e, "background merge failed; landed rows wait for the next one");
+        }
+    }
+}
+
+/// Moves the batches landed so far into `shares` in key order, in one transaction, then
+/// drops them from the landing file. A key that is already stored, or that landed more than
+/// once, keeps its first value. A crash between the two steps merges the batches again at
+/// the next open, which changes nothing.
+fn merge_landed(
+    main: &Connection,
+    landing: &Connection,
+    layout: StoreLayout,
+    landed: &AtomicUsize,
+) -> Result<(), StoreError> {
+    let last: Option<i64> =
+        landing.query_row("SELECT MAX(id) FROM landing_batches", [], |r| r.get(0))?;
+    let Some(last) = last else {
+        landed.store(0, Ordering::Release);
+        return Ok(());
+    };
+    let mut rows = Vec::new();
+    {
+        let mut stmt = landing
+            .prepare_cached("SELECT rows FROM landing_batches WHERE id <= ?1 ORDER BY id")?;
+        let mut batches = stmt.query([last])?;
+        while let Some(batch) = batches.next()? {
+            let blob: Vec<u8> = batch.get(0)?;
+            landing::decode_into(&blob, &mut rows)?;
+        }
+    }
+    let merged = rows.len();
+    landing::sort_first_wins(&mut rows);
+    let tx = main.unchecked_transaction()?;
+    insert_rows(&tx, layout, "shares", &rows)?;
+    tx.commit()?;
+    landing.execute("DELETE FROM landing_batches WHERE id <= ?1", [last])?;
+    landing.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    let _ = landed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+        Some(n.saturating_sub(merged))
+    });
+    Ok(())
+}
+
+/// Inserts rows into `table` (inside the caller's transaction), [`ROWS_PER_INSERT`] rows per
+/// statement (one prepared multi-row `INSERT` for full chunks, one for the tail), ignoring
+/// rows whose key exists.
+fn insert_rows(
+    conn: &Connection,
+    layout: StoreLayout,
+    table: &str,
+    rows: &[ShareRecord],
+) -> Result<(), StoreError> {
+    let two = layout.columns >= 2;
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    let mut values: Vec<i64> = Vec::with_capacity(ROWS_PER_INSERT * 4);
+    let fill = |values: &mut Vec<i64>, chunk: &[ShareRecord]| {
+        values.clear();
+        for r in chunk {
+            values.extend_from_slice(&[r.interval_start, to_sql(r.meter), to_sql(r.share[0])]);
+            if two {
+                values.push(to_sql(r.share[1]));
+            }
+        }
+    };
+    {
+        let mut stmt = conn.prepare_cached(&sql::insert_shares(
+            Dialect::Sqlite,
+            &layout,
+            table,
+            ROWS_PER_INSERT,
+        ))?;
+        for chunk in chunks.by_ref() {
+            fill(&mut values, chunk);
+            stmt.execute(params_from_iter(values.iter()))?;
+        }
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        let mut stmt = conn.prepare(&sql::insert_shares(
+            Dialect::Sqlite,
+            &layout,
+            table,
+            tail.len(),
+        ))?;
+        fill(&mut values, tail);
+        stmt.execute(params_from_iter(values.iter()))?;
+    }
+    Ok(())
 }
 
 impl ShareStore for SqliteStore {
@@ -247,6 +360,8 @@ impl ShareStore for SqliteStore {
     }
 
     fn set_meta(&mut self, meta: &StoreMeta) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let _merging = shared.hold();
         self.conn.execute(
             "INSERT INTO store_meta (id, meta) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET meta = excluded.meta",
             [meta.to_string()],
@@ -255,15 +370,26 @@ impl ShareStore for SqliteStore {
     }
 
     fn put_shares(&mut self, rows: &[ShareRecord]) -> Result<(), StoreError> {
-        self.insert_into("landing", rows)?;
-        self.landed = self.landed.saturating_add(rows.len());
-        if self.landed >= MERGE_ROWS {
-            self.merge()?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.landing.execute(
+            "INSERT INTO landing_batches (rows) VALUES (?1)",
+            [landing::encode(rows)],
+        )?;
+        let landed = self.shared.landed.fetch_add(rows.len(), Ordering::AcqRel) + rows.len();
+        if landed >= MERGE_ROWS {
+            if let Some(m) = &self.merger {
+                // Full: the merger is already due to run.
+                let _ = m.wake.try_send(());
+            }
         }
         Ok(())
     }
 
     fn put_regions(&mut self, rows: &[(u64, u32)]) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let _merging = shared.hold();
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
@@ -279,6 +405,8 @@ impl ShareStore for SqliteStore {
     }
 
     fn put_tiers(&mut self, rows: &[(i64, u8)]) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let _merging = shared.hold();
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
@@ -391,7 +519,9 @@ impl ShareStore for SqliteStore {
     }
 
     fn delete_keys(&mut self, keys: &[(u64, i64)]) -> Result<(), StoreError> {
-        self.merge()?;
+        let shared = Arc::clone(&self.shared);
+        let _merging = shared.hold();
+        self.merge_held()?;
         let tx = self.conn.transaction()?;
         {
             let mut stmt =
@@ -405,11 +535,16 @@ impl ShareStore for SqliteStore {
     }
 
     fn clear(&mut self) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let _merging = shared.hold();
+        self.landing.execute("DELETE FROM landing_batches", [])?;
+        shared.landed.store(0, Ordering::Release);
         self.conn.execute_batch(
-            "BEGIN; DELETE FROM landing; DELETE FROM shares; DELETE FROM meters; DELETE FROM intervals; \
+            "BEGIN; DELETE FROM shares; DELETE FROM meters; DELETE FROM intervals; \
              DELETE FROM refresh_staged; DELETE FROM refresh_done; DELETE FROM store_meta; COMMIT;",
         )?;
-        self.landed = 0;
+        self.landing
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         self.checkpoint()
     }
 
@@ -467,6 +602,8 @@ impl ShareStore for SqliteStore {
     }
 
     fn stage_deltas(&mut self, refresh_id: u64, deltas: &[ShareRecord]) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let _merging = shared.hold();
         let layout = self.layout;
         let cols = sql::columns(&layout);
         let names: String = cols.iter().map(|c| format!(", {c}")).collect();
@@ -498,7 +635,9 @@ impl ShareStore for SqliteStore {
     }
 
     fn apply_deltas(&mut self, refresh_id: u64) -> Result<(), StoreError> {
-        self.merge()?;
+        let shared = Arc::clone(&self.shared);
+        let _merging = shared.hold();
+        self.merge_held()?;
         let id = to_sql(refresh_id);
         let update = sql::apply_deltas(Dialect::Sqlite, &self.layout);
         let tx = self.conn.transaction()?;
@@ -519,6 +658,8 @@ impl ShareStore for SqliteStore {
     }
 
     fn discard_deltas(&mut self, refresh_id: u64) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let _merging = shared.hold();
         self.conn.execute(
             "DELETE FROM refresh_staged WHERE refresh_id = ?1",
             [to_sql(refresh_id)],
@@ -546,6 +687,10 @@ impl ShareStore for SqliteStore {
 impl Drop for SqliteStore {
     /// Leaves every row in `shares` for whoever opens the file next.
     fn drop(&mut self) {
+        if let Some(m) = self.merger.take() {
+            drop(m.wake);
+            let _ = m.thread.join();
+        }
         if let Err(e) = self.merge() {
             tracing::warn!(path = %self.path.display(), %e, "landed shares not merged at close; merged at next open");
         }
@@ -599,7 +744,7 @@ mod tests {
         assert_eq!(stored, want);
     }
 
-    /// Rows still in `landing` when the process dies (no `Drop`) are merged when the file
+    /// Batches still landed when the process dies (no `Drop`) are merged when the file
     /// is opened again, after the rows already stored, which keep their values.
     #[test]
     fn landed_rows_survive_a_killed_process() {
@@ -619,11 +764,11 @@ mod tests {
         assert_eq!(s.count().unwrap(), 1);
         s.put_shares(&[row(1, 11), row(2, 20)]).unwrap();
         std::mem::forget(s);
-        let raw = Connection::open(&path).unwrap();
+        let raw = Connection::open(SqliteStore::landing_path(&path)).unwrap();
         let landed: i64 = raw
-            .query_row("SELECT COUNT(*) FROM landing", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM landing_batches", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(landed, 2);
+        assert_eq!(landed, 1, "the second batch");
         drop(raw);
         let mut s = SqliteStore::open(&path, layout).unwrap();
         let stored: Vec<(u64, u64)> = s
