@@ -15,6 +15,7 @@ use std::process::Command;
 
 use gridguard::datadir::DataDir;
 use gridguard::vault_cli::{bill_report, readings_report, totals_report};
+use gridguard_vault::store::SqliteStore;
 use gridguard_vault::time::{format_utc, TIERS};
 use gridguard_vault::{Month, Reading, TimeRange, TouCalendar};
 
@@ -83,10 +84,17 @@ fn populated(lock_store: Option<usize>) -> (tempfile::TempDir, DataDir) {
     let all = readings();
     let (first, second) = all.split_at(all.len() / 2);
     vault.ingest(first).unwrap();
-    let lock = lock_store.map(|i| {
-        let c = rusqlite::Connection::open(dir.store_path(i)).unwrap();
-        c.execute_batch("BEGIN EXCLUSIVE").unwrap();
-        c
+    // The store and its landing file, both held by another writer.
+    let lock: Option<Vec<rusqlite::Connection>> = lock_store.map(|i| {
+        let store = dir.store_path(i);
+        [store.clone(), SqliteStore::landing_path(&store)]
+            .iter()
+            .map(|path| {
+                let c = rusqlite::Connection::open(path).unwrap();
+                c.execute_batch("BEGIN EXCLUSIVE").unwrap();
+                c
+            })
+            .collect()
     });
     let receipt = vault.ingest(second).unwrap();
     if let Some(i) = lock_store {
