@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print each figure beside the anchor measured in the same run. Not part of CI.
 #   scripts/bench.sh            all benchmarks
-#   scripts/bench.sh eap        only the EAP-PSK ones (also: pana, c1222, meter, vault, ingest, ingest_relayed)
+#   scripts/bench.sh eap        only the EAP-PSK ones (also: pana, c1222, meter, fleet, vault, ingest, ingest_relayed)
 # Needs root (network namespaces) and the peers scripts/test.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -116,6 +116,27 @@ meter_footprint() {
   cargo run --release --locked -q -p gridguard-meter --example footprint
 }
 
+fleet_footprint() {
+  # Memory per simulated meter, whole agent (PANA PaC, EAP-PSK keys, C12.22 link, meter model with a
+  # full 30-day load profile, lane bookkeeping): FLEET_METERS (100,000) meters with 30 simulated days
+  # of history in a process of their own (`gridguard meters`, behind 100 relays), against
+  # `gridguard headend` in another, running for FLEET_SECS (160) s (100 of them before the clock starts) on a fast clock.
+  local dir meters=${FLEET_METERS:-100000} secs=${FLEET_SECS:-160} start_ms
+  dir=$(mktemp -d)
+  # Building the meters takes about 40 s and their first authentications are spread over 51 s.
+  start_ms=$(( $(date +%s%3N) + 100000 ))
+  echo "== memory per simulated meter: $meters meters with 30 days of history, in their own process"
+  "$bin" headend --data "$dir/data" --paa 127.0.0.1:47160 --host 127.0.0.1:47153 --meters "$meters" \
+    --lifetime 3600 --grace 60 --real-start-ms "$start_ms" --speed 1440 >"$dir/headend.log" 2>&1 &
+  local hpid=$!
+  sleep 1
+  /usr/bin/time -f "meters process: max RSS %M KiB, %e s" "$bin" meters --paa 127.0.0.1:47160 --host 127.0.0.1:47153 --meters "$meters" --relays $(((meters + 999) / 1000)) \
+    --lifetime 3600 --grace 60 --real-start-ms "$start_ms" --speed 1440 --upload-every 60 --history-days 30 \
+    --run-for "$secs"
+  kill -INT "$hpid"; wait "$hpid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+
 # Secret-shared vault against plaintext, SQLite and PostgreSQL, same run. The default of
 # 1,000,000 readings takes a few minutes; the issue's full size (VAULT_READINGS=10000000) takes
 # about 20 minutes on 2 cores (the SQLite aggregates over 10M rows dominate).
@@ -152,10 +173,11 @@ case "$what" in
   eap) eap_in_process; eap_server_cpu ;;
   pana) pana_storm ;;
   c1222) c1222_and_keys ;;
-  meter) meter_footprint ;;
+  meter) meter_footprint; fleet_footprint ;;
+  fleet) fleet_footprint ;;
   vault) vault ;;
   ingest) ingest ;;
   ingest_relayed) ingest_relayed ;;
-  all) eap_in_process; eap_server_cpu; pana_storm; c1222_and_keys; meter_footprint; vault; ingest; ingest_relayed ;;
-  *) echo "unknown benchmark: $what (eap, pana, c1222, meter, vault, ingest, ingest_relayed, all)" >&2; exit 2 ;;
+  all) eap_in_process; eap_server_cpu; pana_storm; c1222_and_keys; meter_footprint; fleet_footprint; vault; ingest; ingest_relayed ;;
+  *) echo "unknown benchmark: $what (eap, pana, c1222, meter, fleet, vault, ingest, ingest_relayed, all)" >&2; exit 2 ;;
 esac

@@ -1,13 +1,13 @@
 //! The AMSO commands: `demo` (head-end and meters for a simulated week), `headend` (the
-//! head-end on its own, e.g. for a fleet in another process) and `events` (the head-end's
-//! event log).
+//! head-end on its own, e.g. for a fleet in another process), `meters` (that fleet) and
+//! `events` (the head-end's event log).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use tokio::sync::watch;
 
 use crate::datadir::DataDir;
@@ -72,37 +72,12 @@ pub enum AmsoCommand {
         /// Data directory.
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data: PathBuf,
-        /// PANA address.
-        #[arg(long, default_value = "127.0.0.1:716")]
-        paa: SocketAddr,
-        /// C12.22 address.
-        #[arg(long, default_value = "127.0.0.1:1153")]
-        host: SocketAddr,
-        /// Number of meters served (serials 0..N, simulator credentials under --seed).
-        #[arg(long, default_value_t = 1000)]
-        meters: u64,
-        /// Seed of the simulated meters' PSKs.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// Addresses, meters, session times and clock.
+        #[command(flatten)]
+        shared: SharedArgs,
         /// Number of regions.
         #[arg(long, default_value_t = 10)]
         regions: u32,
-        /// PANA session lifetime, seconds.
-        #[arg(long, default_value_t = 3600.0)]
-        lifetime: f64,
-        /// Key grace period, seconds.
-        #[arg(long, default_value_t = 60.0)]
-        grace: f64,
-        /// Simulated clock: simulated seconds since 1970 at --real-start-ms.
-        #[arg(long, default_value_t = demo::DEMO_START)]
-        sim_start: u64,
-        /// Simulated clock: real milliseconds since 1970 at which it reads --sim-start
-        /// (default: now).
-        #[arg(long)]
-        real_start_ms: Option<u64>,
-        /// Simulated seconds per real second.
-        #[arg(long, default_value_t = 1.0)]
-        speed: f64,
         /// Seconds (meter time) an interval may take to arrive before it is backfilled.
         #[arg(long, default_value_t = 7200)]
         settle: i64,
@@ -113,6 +88,9 @@ pub enum AmsoCommand {
         #[arg(long)]
         status_every: Option<f64>,
     },
+    /// Simulated meters on their own against a head-end in another process; prints what they
+    /// did and the memory each simulated meter takes.
+    Meters(crate::fleet_cli::MetersArgs),
     /// The head-end's event log (sessions, key rollovers, registrations, gaps, commands).
     Events {
         /// Data directory.
@@ -129,6 +107,61 @@ pub enum AmsoCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+}
+
+/// The flags `headend` and `meters` share: where the head-end listens, which meters it
+/// knows, and the session times and simulated clock both sides must agree on.
+#[derive(Args, Debug, Clone)]
+pub struct SharedArgs {
+    /// The head-end's PANA address.
+    #[arg(long, default_value = "127.0.0.1:716")]
+    pub paa: SocketAddr,
+    /// The head-end's C12.22 address.
+    #[arg(long, default_value = "127.0.0.1:1153")]
+    pub host: SocketAddr,
+    /// Number of meters (serials 0..N, simulator credentials under --seed).
+    #[arg(long, default_value_t = 1000)]
+    pub meters: u64,
+    /// Seed of the simulated meters' PSKs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// PANA session lifetime, seconds (meters re-authenticate a quarter before its end).
+    #[arg(long, default_value_t = 3600.0)]
+    pub lifetime: f64,
+    /// Key grace period, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub grace: f64,
+    /// Simulated clock: simulated seconds since 1970 at --real-start-ms.
+    #[arg(long, default_value_t = demo::DEMO_START)]
+    pub sim_start: u64,
+    /// Simulated clock: real milliseconds since 1970 at which it reads --sim-start
+    /// (default: now).
+    #[arg(long)]
+    pub real_start_ms: Option<u64>,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+}
+
+impl SharedArgs {
+    /// The simulated clock the flags describe.
+    pub fn clock(&self) -> SimClock {
+        let mut clock = SimClock::starting_now(self.sim_start, self.speed);
+        if let Some(ms) = self.real_start_ms {
+            clock.real_start_ms = ms;
+        }
+        clock
+    }
+
+    /// The PANA session lifetime (at least a second).
+    pub fn lifetime(&self) -> Duration {
+        Duration::from_secs_f64(self.lifetime.max(1.0))
+    }
+
+    /// The key grace period.
+    pub fn grace(&self) -> Duration {
+        Duration::from_secs_f64(self.grace.max(0.0))
+    }
 }
 
 /// Runs an AMSO command.
@@ -180,35 +213,25 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
         }
         AmsoCommand::Headend {
             data,
-            paa,
-            host,
-            meters,
-            seed,
+            shared,
             regions,
-            lifetime,
-            grace,
-            sim_start,
-            real_start_ms,
-            speed,
             settle,
             keylog,
             status_every,
         } => {
-            let mut clock = SimClock::starting_now(sim_start, speed);
-            if let Some(ms) = real_start_ms {
-                clock.real_start_ms = ms;
-            }
+            let clock = shared.clock();
+            let (paa, host) = (shared.paa, shared.host);
             let options = HeadendOptions {
                 data: DataDir::new(data),
                 paa,
                 host,
-                meters: 0..meters,
-                seed,
+                meters: 0..shared.meters,
+                seed: shared.seed,
                 regions,
-                session_lifetime: Duration::from_secs_f64(lifetime.max(1.0)),
-                grace: Duration::from_secs_f64(grace.max(0.0)),
+                session_lifetime: shared.lifetime(),
+                grace: shared.grace(),
                 clock,
-                epoch: i64::try_from(sim_start).unwrap_or(0),
+                epoch: i64::try_from(shared.sim_start).unwrap_or(0),
                 settle_s: settle,
                 commands: Vec::new(),
                 batch: 4_096,
@@ -243,6 +266,7 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
             eprintln!("{stats:?}");
             Ok(ExitCode::SUCCESS)
         }
+        AmsoCommand::Meters(args) => crate::fleet_cli::run(args).await,
         AmsoCommand::Events {
             data,
             meter,

@@ -139,6 +139,7 @@ fn schedule(o: &DemoOptions, start: u64) -> (Option<Outage>, Vec<ScheduledComman
         serials: 0..(o.meters / 10).max(1),
         from: at(1, 0),
         to: at(2, 6),
+        host_only: false,
     });
     let regions = u64::from(o.regions.max(1));
     let mut commands = Vec::new();
@@ -562,6 +563,10 @@ fn summary(
         (
             "meters that gave the head-end up and started over",
             m.restarts.to_string(),
+        ),
+        (
+            "head-end slow: meters' pings to the PAA / answered (held back)",
+            format!("{} / {}", m.probes, m.held_back),
         ),
         (
             "C12.22 messages refused by the head-end",

@@ -32,7 +32,7 @@ use crate::sim_clock::SimClock;
 use crate::simulate::meter_psk;
 
 /// A network outage: the meters in `serials` can neither send nor receive while the
-/// simulated time is in `[from, to)`.
+/// simulated time is in `[from, to)` (or, with `host_only`, only their C12.22 traffic is cut).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outage {
     /// The meters cut off.
@@ -41,6 +41,9 @@ pub struct Outage {
     pub from: u64,
     /// Simulated end.
     pub to: u64,
+    /// Only the C12.22 traffic is cut while the PAA still answers: to the meters the head-end
+    /// looks stalled, not gone.
+    pub host_only: bool,
 }
 
 /// How [`run_fleet`] runs.
@@ -79,6 +82,10 @@ pub struct FleetOptions {
     pub clock_skew: Vec<(u64, i64)>,
     /// Meters that reboot: (serial, simulated time, simulated seconds without power).
     pub reboots: Vec<(u64, u64, u64)>,
+    /// Simulated days each meter has been in service before the clock's origin: its model
+    /// starts that long before and runs up to the origin, so its load profile (30 days at
+    /// most) is already full. That history is the meter's own; it uploads only what follows.
+    pub history_days: u64,
 }
 
 impl FleetOptions {
@@ -100,6 +107,7 @@ impl FleetOptions {
             capture: None,
             clock_skew: Vec::new(),
             reboots: Vec::new(),
+            history_days: 0,
         }
     }
 }
@@ -161,6 +169,8 @@ pub fn add(a: AgentStats, b: AgentStats) -> AgentStats {
         reads: a.reads + b.reads,
         refused: a.refused + b.refused,
         restarts: a.restarts + b.restarts,
+        held_back: a.held_back + b.held_back,
+        probes: a.probes + b.probes,
         reboots: a.reboots + b.reboots,
     }
 }
@@ -232,11 +242,12 @@ fn route(
 }
 
 impl Lane {
-    fn cut_off(&self, serial: u64, sim: u64) -> bool {
-        self.options
-            .outage
-            .as_ref()
-            .is_some_and(|o| o.serials.contains(&serial) && (o.from..o.to).contains(&sim))
+    /// Whether the outage cuts a datagram of meter `serial` at `sim` (`c1222`: to or from the
+    /// host rather than the PAA).
+    fn cut_off(&self, serial: u64, sim: u64, c1222: bool) -> bool {
+        self.options.outage.as_ref().is_some_and(|o| {
+            (c1222 || !o.host_only) && o.serials.contains(&serial) && (o.from..o.to).contains(&sim)
+        })
     }
 
     fn lost(&mut self) -> bool {
@@ -256,7 +267,7 @@ impl Lane {
         let socket = slot.socket.clone();
         let relayed = self.routes.is_some();
         for (dest, bytes) in out {
-            if self.cut_off(serial, sim) || self.lost() {
+            if self.cut_off(serial, sim, dest == Dest::Host) || self.lost() {
                 continue;
             }
             let (to, bytes) = match dest {
@@ -298,7 +309,7 @@ impl Lane {
         let Some(serial) = self.slots.get(i).map(|s| s.agent.serial()) else {
             return false;
         };
-        if self.cut_off(serial, sim) || self.lost() {
+        if self.cut_off(serial, sim, from == self.options.host) || self.lost() {
             return false;
         }
         if let Some(socket) = self.slots.get(i).map(|s| s.socket.clone()) {
@@ -477,19 +488,30 @@ pub struct Fleet {
 /// When a socket cannot be bound.
 pub fn build_fleet(options: &FleetOptions) -> std::io::Result<Fleet> {
     let sim = options.clock.sim_start;
-    let mut agents = Vec::new();
-    for serial in options.serials.clone() {
-        let offset = options
-            .clock_skew
-            .iter()
-            .find(|(s, _)| *s == serial)
-            .map_or(0, |(_, o)| *o);
-        let model = meter_model_skewed(serial, sim, offset);
+    let mut models: Vec<gridguard_meter::Meter> = options
+        .serials
+        .clone()
+        .map(|serial| {
+            let offset = options
+                .clock_skew
+                .iter()
+                .find(|(s, _)| *s == serial)
+                .map_or(0, |(_, o)| *o);
+            let born = sim.saturating_sub(options.history_days.saturating_mul(86_400));
+            meter_model_skewed(serial, born, offset)
+        })
+        .collect();
+    if options.history_days > 0 {
+        run_up_to(&mut models, sim);
+    }
+    let config = Arc::new(options.agent.clone());
+    let mut agents = Vec::with_capacity(models.len());
+    for (serial, model) in options.serials.clone().zip(models) {
         agents.push(MeterAgent::new(
             serial,
             meter_psk(options.seed, usize::try_from(serial).unwrap_or(0)),
             model,
-            options.agent.clone(),
+            config.clone(),
             StdRng::seed_from_u64(options.seed ^ serial.rotate_left(17)),
         ));
     }
@@ -502,6 +524,27 @@ pub fn build_fleet(options: &FleetOptions) -> std::io::Result<Fleet> {
         .map(|_| bind_udp(SocketAddr::from(([127, 0, 0, 1], 0)), buffer))
         .collect::<std::io::Result<Vec<_>>>()?;
     Ok(Fleet { agents, sockets })
+}
+
+/// Advances every model to simulated time `sim`, a day at a time, on every core.
+fn run_up_to(models: &mut [gridguard_meter::Meter], sim: u64) {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let chunk = models.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for part in models.chunks_mut(chunk) {
+            scope.spawn(move || {
+                for model in part {
+                    while model.now() < sim {
+                        let next = (model.now() + 86_400).min(sim);
+                        if let Err(e) = model.advance(next) {
+                            tracing::warn!(%e, "meter model refused to advance");
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
 }
 
 /// Runs the fleet until `stop` turns true; returns the agents (for inspection) when it does.

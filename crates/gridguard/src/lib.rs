@@ -3,11 +3,13 @@
 
 pub mod aaa;
 pub mod amso_cli;
+pub mod compact_rng;
 pub mod datadir;
 pub mod demo;
 pub mod eap_client;
 pub mod event_log;
 pub mod fleet;
+pub mod fleet_cli;
 pub mod headend_service;
 pub mod inspect;
 pub mod meter_agent;

@@ -5,13 +5,19 @@
 //! PANA → UKMF keys → C12.22 Registration → an upload of the newest intervals every upload
 //! period → commands from the head-end (served from the C12.19 tables; procedures only under
 //! the demand-response key) → re-authentication before the session lifetime ends (the PaC
-//! does it on its own) → starting over when the head-end stops answering.
+//! does it on its own) → starting over when the head-end is gone.
+//!
+//! A head-end that is slow is told apart from one that is gone: after `max_unanswered`
+//! unanswered requests the meter pings the PAA (a PANA notification, RFC 5191 §4.4). An
+//! answered ping means the session lives and the head-end is only behind, so the meter sends
+//! nothing more until its next upload slot (the intervals wait in its load profile and the
+//! next upload carries them all); only an unanswered ping makes it authenticate again.
 //!
 //! Two clocks come in on every call: `now` (real time: PANA timers, key lifetimes,
 //! retransmissions) and `sim` (simulated seconds since 1970 driving the meter model, which a
 //! demo runs faster than real time).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use gridguard_c1222::{ApTitle, ObjectId, ResponseCode};
@@ -25,6 +31,7 @@ use gridguard_pana::PacConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use crate::compact_rng::CompactRng;
 use crate::pana_pac::{Meter as PanaMeter, MeterEvent as PanaEvent};
 
 /// Object identifier arcs under which meters and the head-end are named (the C12.22 example
@@ -80,9 +87,12 @@ pub struct AgentConfig {
     pub upload_window_s: u64,
     /// Real time to wait for the head-end's answer before sending again.
     pub reply_timeout: Duration,
-    /// Unanswered C12.22 requests in a row after which the meter takes the head-end for lost
-    /// and authenticates again.
+    /// Unanswered C12.22 requests in a row after which the meter pings the PAA to learn
+    /// whether the head-end is slow (ping answered: wait for the next upload slot) or gone
+    /// (no answer: authenticate again).
     pub max_unanswered: u32,
+    /// How long the meter waits for the answer to that ping.
+    pub probe_timeout: Duration,
     /// Key grace period (must match the head-end's).
     pub grace: Duration,
 }
@@ -95,6 +105,7 @@ impl Default for AgentConfig {
             upload_window_s: 86_400,
             reply_timeout: Duration::from_secs(1),
             max_unanswered: 5,
+            probe_timeout: Duration::from_secs(3),
             grace: Duration::from_secs(2),
         }
     }
@@ -151,6 +162,11 @@ pub struct AgentStats {
     pub refused: u64,
     /// Times the meter gave the head-end up and authenticated again.
     pub restarts: u64,
+    /// Pings sent to the PAA after unanswered requests.
+    pub probes: u64,
+    /// Times the head-end left requests unanswered but answered the ping that followed: the
+    /// meter held back until its next upload slot instead of authenticating again.
+    pub held_back: u64,
     /// Reboots (power lost, the load profile kept in non-volatile memory).
     pub reboots: u64,
 }
@@ -173,6 +189,47 @@ struct Outstanding {
     from: u64,
     /// End (meter time) of the intervals carried; 0 for the registration.
     upto: u64,
+}
+
+/// Requests waiting for their answers, by invocation id: one or two at a time, so a vector
+/// (a `BTreeMap` would keep a node of 11 slots, about 450 bytes, per meter once used).
+#[derive(Debug, Default)]
+struct Requests(Vec<(u64, Outstanding)>);
+
+impl Requests {
+    fn insert(&mut self, invocation: u64, o: Outstanding) {
+        self.0.retain(|(k, _)| *k != invocation);
+        self.0.push((invocation, o));
+    }
+
+    fn remove(&mut self, invocation: &u64) -> Option<Outstanding> {
+        let at = self.0.iter().position(|(k, _)| k == invocation)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    fn get(&self, invocation: &u64) -> Option<&Outstanding> {
+        self.0.iter().find(|(k, _)| k == invocation).map(|(_, o)| o)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&u64, &Outstanding)> {
+        self.0.iter().map(|(k, o)| (k, o))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Outstanding> {
+        self.0.iter().map(|(_, o)| o)
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Outstanding) -> bool) {
+        self.0.retain(|(_, o)| keep(o));
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Superseded requests whose late answers a meter still accepts.
@@ -212,21 +269,24 @@ pub struct MeterAgent {
     serial: u64,
     identity: Vec<u8>,
     psk: Psk,
-    rng: StdRng,
-    config: AgentConfig,
+    rng: CompactRng,
+    /// Shared by a fleet's meters.
+    config: std::sync::Arc<AgentConfig>,
     pana: PanaMeter,
-    link: MeterLink<StdRng>,
+    link: MeterLink<CompactRng>,
     model: gridguard_meter::Meter,
     phase: Phase,
     session_id: u32,
     lifetime: Duration,
-    outstanding: BTreeMap<u64, Outstanding>,
+    outstanding: Requests,
     /// Requests sent again under a new invocation id: a late answer to one of them still
     /// counts (the head-end answers every copy).
     superseded: VecDeque<(u64, Outstanding)>,
     /// Smoothed round trip and its variation to the head-end (RFC 6298), when measured.
     rtt: Option<RoundTrip>,
     unanswered: u32,
+    /// A ping to the PAA after unanswered requests, and when the meter stops waiting for it.
+    probe: Option<Instant>,
     acked_to: u64,
     /// Intervals the head-end acknowledged, as merged `[start, end)` ranges of meter time.
     acked: Vec<(u64, u64)>,
@@ -249,19 +309,23 @@ impl std::fmt::Debug for MeterAgent {
 }
 
 impl MeterAgent {
-    /// Meter `serial` with its PSK and model; `rng` seeds the PaC, EAP and C12.22 IVs.
+    /// Meter `serial` with its PSK and model; `rng` seeds the PaC, EAP and C12.22 IVs. A
+    /// fleet passes one `Arc` of its configuration to every meter.
     pub fn new(
         serial: u64,
         psk: Psk,
         model: gridguard_meter::Meter,
-        config: AgentConfig,
+        config: impl Into<std::sync::Arc<AgentConfig>>,
         mut rng: StdRng,
     ) -> Self {
+        let config = config.into();
         let identity =
             crate::simulate::meter_identity(usize::try_from(serial).unwrap_or(0)).into_bytes();
         let pana_rng = StdRng::from_rng(&mut rng).unwrap_or_else(|_| StdRng::seed_from_u64(serial));
         let link_rng =
-            StdRng::from_rng(&mut rng).unwrap_or_else(|_| StdRng::seed_from_u64(!serial));
+            CompactRng::from_rng(&mut rng).unwrap_or_else(|_| CompactRng::seed_from_u64(!serial));
+        let rng = CompactRng::from_rng(&mut rng)
+            .unwrap_or_else(|_| CompactRng::seed_from_u64(serial ^ 1));
         let native = serial.to_be_bytes().to_vec();
         let link = MeterLink::new(
             MeterLinkConfig::new(meter_ap_title(serial), host_ap_title(), native)
@@ -280,10 +344,11 @@ impl MeterAgent {
             phase: Phase::Authenticating,
             session_id: 0,
             lifetime: Duration::ZERO,
-            outstanding: BTreeMap::new(),
+            outstanding: Requests::default(),
             superseded: VecDeque::new(),
             rtt: None,
             unanswered: 0,
+            probe: None,
             acked_to,
             acked: Vec::new(),
             next_upload: 0,
@@ -339,6 +404,7 @@ impl MeterAgent {
     /// has lost is dropped).
     pub fn start(&mut self, now: Instant) {
         self.phase = Phase::Authenticating;
+        self.probe = None;
         if self.pana.start(now).is_err() {
             self.pana = self.fresh_pac();
             if let Err(e) = self.pana.start(now) {
@@ -359,6 +425,7 @@ impl MeterAgent {
         self.outstanding.clear();
         self.superseded.clear();
         self.out.clear();
+        self.probe = None;
         self.phase = Phase::Authenticating;
     }
 
@@ -415,10 +482,15 @@ impl MeterAgent {
             .values()
             .map(|o| o.sent_at + self.reply_timeout())
             .min();
-        [self.pana.poll_timeout(), self.link.poll_timeout(), retry]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.pana.poll_timeout(),
+            self.link.poll_timeout(),
+            retry,
+            self.probe,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The simulated time at which [`handle_timeout`](Self::handle_timeout) has work next:
@@ -429,7 +501,8 @@ impl MeterAgent {
         if let Some((_, until)) = &self.down {
             return Some(*until);
         }
-        (self.phase == Phase::Online && self.outstanding.is_empty()).then_some(self.next_upload)
+        (self.phase == Phase::Online && self.outstanding.is_empty() && self.probe.is_none())
+            .then_some(self.next_upload)
     }
 
     /// A PANA datagram from the PAA.
@@ -479,8 +552,17 @@ impl MeterAgent {
         self.link.handle_timeout(now);
         self.drain(now, Some(sim));
         self.advance(sim);
+        if self.probe.is_some_and(|until| now >= until) {
+            tracing::debug!(serial = self.serial, "PAA silent too: authenticating again");
+            self.probe = None;
+            self.give_up(now);
+        }
         self.retry(now, sim);
-        if self.phase == Phase::Online && sim >= self.next_upload && self.outstanding.is_empty() {
+        if self.phase == Phase::Online
+            && sim >= self.next_upload
+            && self.outstanding.is_empty()
+            && self.probe.is_none()
+        {
             let every = self.config.upload_every_s.max(1);
             // Each meter keeps its own offset within the period (drawn from its serial), so
             // that a fleet does not upload all at once at the period's boundary.
@@ -577,11 +659,15 @@ impl MeterAgent {
         self.unanswered += 1;
         if self.unanswered >= self.config.max_unanswered {
             self.unanswered = 0;
-            self.stats.restarts += 1;
-            self.link.revoke(now);
-            self.outstanding.clear();
-            self.superseded.clear();
-            self.start(now);
+            if self.probe.is_none() && self.pana.pac_mut().ping(now).is_ok() {
+                self.probe = Some(now + self.config.probe_timeout);
+                self.stats.probes += 1;
+                self.outstanding.clear();
+                self.drain(now, Some(sim));
+            } else {
+                self.probe = None;
+                self.give_up(now);
+            }
             return;
         }
         if registering {
@@ -589,6 +675,15 @@ impl MeterAgent {
         } else if self.phase == Phase::Online {
             self.upload(now, sim);
         }
+    }
+
+    /// The head-end is gone: drop the keys and authenticate again.
+    fn give_up(&mut self, now: Instant) {
+        self.stats.restarts += 1;
+        self.link.revoke(now);
+        self.outstanding.clear();
+        self.superseded.clear();
+        self.start(now);
     }
 
     /// How long to wait for an answer: the configured time, or longer when the head-end's
@@ -630,7 +725,7 @@ impl MeterAgent {
                     return;
                 };
                 // The copies sent since carry nothing this answer does not cover.
-                self.outstanding.retain(|_, c| {
+                self.outstanding.retain(|c| {
                     if o.upto == 0 {
                         c.upto != 0
                     } else {
@@ -689,7 +784,19 @@ impl MeterAgent {
                     self.stats.reauthentications += 1;
                     self.install(key_id, keys.as_ref(), now);
                 }
+                PanaEvent::PingAnswered => {
+                    if self.probe.take().is_some() {
+                        tracing::debug!(serial = self.serial, "head-end slow: holding back");
+                        // Alive but behind: nothing more until the next upload slot (a
+                        // registration goes again at once, nothing flows without it).
+                        self.stats.held_back += 1;
+                        if self.phase == Phase::Registering {
+                            self.register(now, sim.unwrap_or(0));
+                        }
+                    }
+                }
                 PanaEvent::Failed { .. } | PanaEvent::Expired | PanaEvent::Terminated => {
+                    self.probe = None;
                     self.link.revoke(now);
                     self.outstanding.clear();
                     self.superseded.clear();
@@ -698,7 +805,6 @@ impl MeterAgent {
                         self.start(now);
                     }
                 }
-                _ => {}
             }
         }
         while let Some(d) = self.pana.poll_transmit() {

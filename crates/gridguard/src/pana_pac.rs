@@ -14,6 +14,8 @@ use gridguard_eap::{
 };
 use gridguard_pana::{FailReason, Msk, Pac, PacConfig, PacEvent, PacState};
 use rand::rngs::StdRng;
+
+use crate::compact_rng::CompactRng;
 use rand::SeedableRng;
 use tokio::net::UdpSocket;
 
@@ -90,9 +92,9 @@ impl MeterEvent {
 pub struct Meter {
     identity: Vec<u8>,
     psk: Psk,
-    pac: Pac<StdRng>,
+    pac: Pac<CompactRng>,
     peer: Option<Peer>,
-    rng: StdRng,
+    rng: CompactRng,
     eap_reason: Option<String>,
     /// An EAP request arrived since the last start: the PAA has left its handshake state.
     eap_seen: bool,
@@ -112,13 +114,14 @@ impl Meter {
 
     /// Same, with an injected random generator (seeded simulations).
     pub fn with_rng(identity: &[u8], psk: Psk, config: PacConfig, mut rng: StdRng) -> Self {
-        let pac_rng = StdRng::from_rng(&mut rng).unwrap_or_else(|_| StdRng::from_entropy());
+        let pac_rng = CompactRng::from_rng(&mut rng).unwrap_or_else(|_| CompactRng::from_entropy());
+        let eap_rng = CompactRng::from_rng(&mut rng).unwrap_or_else(|_| CompactRng::from_entropy());
         Meter {
             identity: identity.to_vec(),
             psk,
             pac: Pac::new(config, pac_rng),
             peer: None,
-            rng,
+            rng: eap_rng,
             eap_reason: None,
             eap_seen: false,
             keys: None,
@@ -140,12 +143,12 @@ impl Meter {
     }
 
     /// The PaC core (read-only: state, session id, key id, counters).
-    pub fn pac(&self) -> &Pac<StdRng> {
+    pub fn pac(&self) -> &Pac<CompactRng> {
         &self.pac
     }
 
     /// The PaC core, for pings, re-authentication and termination.
-    pub fn pac_mut(&mut self) -> &mut Pac<StdRng> {
+    pub fn pac_mut(&mut self) -> &mut Pac<CompactRng> {
         &mut self.pac
     }
 

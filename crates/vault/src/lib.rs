@@ -14,6 +14,7 @@
 //! seconds (UTC). See `README.md` for the threat model.
 #![forbid(unsafe_code)]
 
+pub mod decoders;
 mod error;
 pub mod field;
 pub mod scheme;

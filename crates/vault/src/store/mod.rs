@@ -5,7 +5,7 @@
 //! copy of so it can group its sums. Aggregates are computed inside the store as SQL sums,
 //! reduced modulo 2^64 or p; the store returns one share row per group.
 
-mod landing;
+pub(crate) mod landing;
 mod meta;
 mod postgres;
 mod record;

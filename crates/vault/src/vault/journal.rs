@@ -19,6 +19,16 @@ use std::path::{Path, PathBuf};
 const MAGIC: &[u8; 4] = b"GGJ1";
 const KEY_BYTES: usize = 16;
 
+/// The bytes of a journal file holding `keys` (for tests and fuzzing).
+pub(crate) fn encode(keys: &[(u64, i64)]) -> Vec<u8> {
+    let mut bytes = MAGIC.to_vec();
+    for (meter, start) in keys {
+        bytes.extend_from_slice(&meter.to_le_bytes());
+        bytes.extend_from_slice(&start.to_le_bytes());
+    }
+    bytes
+}
+
 /// The journal file of one vault.
 #[derive(Debug)]
 pub(super) struct IngestJournal {
@@ -78,7 +88,7 @@ impl IngestJournal {
 }
 
 /// The keys of a journal file; none if it is torn or not a journal.
-fn parse(bytes: &[u8]) -> Vec<(u64, i64)> {
+pub(crate) fn parse(bytes: &[u8]) -> Vec<(u64, i64)> {
     let Some(body) = bytes.strip_prefix(MAGIC) else {
         return Vec::new();
     };

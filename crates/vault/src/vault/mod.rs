@@ -2,7 +2,7 @@
 
 pub mod combine;
 mod ingest;
-mod journal;
+pub(crate) mod journal;
 mod maintenance;
 mod query;
 
