@@ -120,18 +120,18 @@ fleet_footprint() {
   # Memory per simulated meter, whole agent (PANA PaC, EAP-PSK keys, C12.22 link, meter model with a
   # full 30-day load profile, lane bookkeeping): FLEET_METERS (100,000) meters with 30 simulated days
   # of history in a process of their own (`gridguard meters`, behind 100 relays), against
-  # `gridguard headend` in another, running for FLEET_SECS (160) s (100 of them before the clock starts) on a fast clock.
-  local dir meters=${FLEET_METERS:-100000} secs=${FLEET_SECS:-160} start_ms
+  # `gridguard headend` in another, running for FLEET_SECS (180) s (100 of them before the clock starts) on a fast clock.
+  local dir meters=${FLEET_METERS:-100000} secs=${FLEET_SECS:-180} start_ms
   dir=$(mktemp -d)
   # Building the meters takes about 40 s and their first authentications are spread over 51 s.
   start_ms=$(( $(date +%s%3N) + 100000 ))
   echo "== memory per simulated meter: $meters meters with 30 days of history, in their own process"
   "$bin" headend --data "$dir/data" --paa 127.0.0.1:47160 --host 127.0.0.1:47153 --meters "$meters" \
-    --lifetime 3600 --grace 60 --real-start-ms "$start_ms" --speed 1440 >"$dir/headend.log" 2>&1 &
+    --lifetime 3600 --grace 60 --real-start-ms "$start_ms" --speed 360 >"$dir/headend.log" 2>&1 &
   local hpid=$!
   sleep 1
   /usr/bin/time -f "meters process: max RSS %M KiB, %e s" "$bin" meters --paa 127.0.0.1:47160 --host 127.0.0.1:47153 --meters "$meters" --relays $(((meters + 999) / 1000)) \
-    --lifetime 3600 --grace 60 --real-start-ms "$start_ms" --speed 1440 --upload-every 60 --history-days 30 \
+    --lifetime 3600 --grace 60 --real-start-ms "$start_ms" --speed 360 --upload-every 240 --history-days 30 \
     --run-for "$secs"
   kill -INT "$hpid"; wait "$hpid" 2>/dev/null || true
   rm -rf "$dir"

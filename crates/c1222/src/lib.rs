@@ -28,7 +28,10 @@ pub use epsem::{
 };
 pub use error::Error;
 pub use oid::{ObjectId, RelativeOid};
-pub use security::{Association, AssociationConfig, CanonOptions, CanonicalForm, KeyLookup};
+pub use security::{
+    Association, AssociationConfig, CanonOptions, CanonicalForm, KeyLookup, ReplayCheck,
+    SEQUENCE_KEYS, SEQUENCE_WINDOW,
+};
 
 /// UDP and TCP port registered for ANSI C12.22.
 pub const C1222_PORT: u16 = 1153;

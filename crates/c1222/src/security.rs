@@ -282,6 +282,8 @@ pub struct AssociationConfig {
     pub min_security_mode: SecurityMode,
     /// Canonical-cleartext options.
     pub canon: CanonOptions,
+    /// How replays are recognised.
+    pub replay: ReplayCheck,
 }
 
 impl Default for AssociationConfig {
@@ -291,6 +293,66 @@ impl Default for AssociationConfig {
             max_tracked: 100_000,
             min_security_mode: SecurityMode::CLEARTEXT_AUTH,
             canon: CanonOptions::default(),
+            replay: ReplayCheck::Remember,
+        }
+    }
+}
+
+/// How an association recognises a replayed message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReplayCheck {
+    /// Every (calling AP title, invocation id) pair and IV is remembered for the replay
+    /// window. Right for a host, whose many peers number their messages as they please; the
+    /// memory grows with the messages received within the window.
+    #[default]
+    Remember,
+    /// The peer's invocation ids must increase under each key: per (calling AP title, key id)
+    /// the association keeps the highest id seen and a bitmap of the [`SEQUENCE_WINDOW`] ids
+    /// below it (the anti-replay window of RFC 4303, section 3.4.3), so a message may arrive
+    /// out of order within that window and never twice. Constant memory whatever the traffic;
+    /// right for a meter, whose one peer (its host) numbers its messages in order. The windows
+    /// of at most [`SEQUENCE_KEYS`] keys are kept, the least recently used dropped first (a
+    /// retired key's: the key ring refuses those keys by then).
+    Increasing,
+}
+
+/// Ids below the highest one seen that [`ReplayCheck::Increasing`] still accepts once each.
+pub const SEQUENCE_WINDOW: u64 = 64;
+/// (Calling AP title, key id) windows [`ReplayCheck::Increasing`] keeps.
+pub const SEQUENCE_KEYS: usize = 8;
+
+/// The anti-replay window of one (calling AP title, key id) under [`ReplayCheck::Increasing`].
+#[derive(Debug)]
+struct SequenceWindow {
+    peer: ApTitle,
+    key_id: u8,
+    /// Highest invocation id accepted.
+    highest: u64,
+    /// Bit `i`: id `highest - i` was accepted.
+    seen: u64,
+}
+
+impl SequenceWindow {
+    fn is_replay(&self, id: u64) -> bool {
+        if id > self.highest {
+            return false;
+        }
+        let behind = self.highest - id;
+        behind >= SEQUENCE_WINDOW || self.seen & (1u64 << behind) != 0
+    }
+
+    fn accept(&mut self, id: u64) {
+        if id > self.highest {
+            let ahead = id - self.highest;
+            self.seen = if ahead >= SEQUENCE_WINDOW {
+                0
+            } else {
+                self.seen << ahead
+            };
+            self.seen |= 1;
+            self.highest = id;
+        } else {
+            self.seen |= 1u64 << (self.highest - id);
         }
     }
 }
@@ -410,6 +472,8 @@ pub struct Association<K: KeyLookup> {
     peers: PeerTable,
     seen: HashMap<ReplayKey, Instant>,
     expiry: VecDeque<(Instant, ReplayKey)>,
+    /// Under [`ReplayCheck::Increasing`], most recently used first.
+    windows: Vec<SequenceWindow>,
 }
 
 impl<K: KeyLookup> core::fmt::Debug for Association<K> {
@@ -430,7 +494,14 @@ impl<K: KeyLookup> Association<K> {
             peers: PeerTable::default(),
             seen: HashMap::new(),
             expiry: VecDeque::new(),
+            windows: Vec::new(),
         }
+    }
+
+    /// Drops the anti-replay windows of `key_id` kept under [`ReplayCheck::Increasing`]: call
+    /// it when the id is given to new key material, whose sender may number from 1 again.
+    pub fn forget_sequence(&mut self, key_id: u8) {
+        self.windows.retain(|w| w.key_id != key_id);
     }
 
     /// The key source.
@@ -524,6 +595,38 @@ impl<K: KeyLookup> Association<K> {
         else {
             return Err(Error::MissingElement("calling AP title"));
         };
+        if self.config.replay == ReplayCheck::Increasing {
+            let id = invocation.value();
+            let at = self
+                .windows
+                .iter()
+                .position(|w| w.key_id == key_id && &w.peer == calling);
+            if at
+                .and_then(|i| self.windows.get(i))
+                .is_some_and(|w| w.is_replay(id))
+            {
+                return Err(Error::Replay);
+            }
+            let epsem = Epsem::parse(&apdu.user_information.epsem)?;
+            let mut window = match at {
+                Some(i) => self.windows.remove(i),
+                None => SequenceWindow {
+                    peer: calling.clone(),
+                    key_id,
+                    highest: 0,
+                    seen: 0,
+                },
+            };
+            window.accept(id);
+            self.windows.reserve_exact(1);
+            self.windows.insert(0, window);
+            self.windows.truncate(SEQUENCE_KEYS);
+            return Ok(Received {
+                apdu,
+                epsem,
+                verified,
+            });
+        }
         let count = 1 + usize::from(iv.is_some());
         if let Some(peer) = self.peers.id(calling) {
             let replayed = self

@@ -14,11 +14,12 @@ use gridguard_c1222::{
     AcseApdu, ApTitle, Epsem, EpsemControl, Error, Integer, ObjectId, RelativeOid, Request,
     ResponseControl, SecurityMode, Service, TableId,
 };
+use gridguard_c1222::{ReplayCheck, SEQUENCE_WINDOW};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use zeroize::Zeroizing;
 
-/// A two-entry key ring keyed by (AP title, key id).
+/// A key ring keyed by (AP title, key id): key ids 3 and 5 of either title.
 struct Ring {
     meter: ApTitle,
     head_end: ApTitle,
@@ -26,7 +27,7 @@ struct Ring {
 
 impl KeyLookup for Ring {
     fn key(&self, ap_title: &ApTitle, key_id: u8) -> Option<Zeroizing<[u8; 16]>> {
-        if (ap_title == &self.meter || ap_title == &self.head_end) && key_id == 3 {
+        if (ap_title == &self.meter || ap_title == &self.head_end) && (key_id == 3 || key_id == 5) {
             Some(Zeroizing::new([0x42; 16]))
         } else {
             None
@@ -318,4 +319,73 @@ fn replay_entries_are_per_peer_and_survive_peer_turnover() {
     assert_eq!(head_end.receive(t2, &later).unwrap_err(), Error::Replay);
     head_end.handle_timeout(t2 + Duration::from_secs(60));
     assert_eq!(head_end.tracked(), 0);
+}
+
+fn increasing() -> AssociationConfig {
+    let mut c = config();
+    c.replay = ReplayCheck::Increasing;
+    c
+}
+
+#[test]
+fn increasing_ids_are_accepted_out_of_order_within_the_window_and_never_twice() {
+    let mut host = Association::new(config(), ring());
+    let mut meter = Association::new(increasing(), ring());
+    let mut rng = StdRng::seed_from_u64(9);
+    let t0 = Instant::now();
+    let mut sealed = |id: u32, key_id: u8| {
+        host.seal(message(SecurityMode::CIPHERTEXT_AUTH, id), key_id, &mut rng)
+            .unwrap()
+    };
+    let (m100, m90, m101, m30, m36) = (
+        sealed(100, 3),
+        sealed(90, 3),
+        sealed(101, 3),
+        sealed(30, 3),
+        sealed(36, 3),
+    );
+    let other_key = sealed(5, 5);
+    assert!(meter.receive(t0, &m100).is_ok());
+    // Behind the highest id but within the window, first time: accepted; then never again.
+    assert!(meter.receive(t0, &m90).is_ok());
+    assert_eq!(meter.receive(t0, &m90).unwrap_err(), Error::Replay);
+    assert_eq!(meter.receive(t0, &m100).unwrap_err(), Error::Replay);
+    assert!(meter.receive(t0, &m101).is_ok());
+    // 101 − 36 = 65 ≥ 64 behind: refused, never seen or not.
+    assert_eq!(meter.receive(t0, &m36).unwrap_err(), Error::Replay);
+    assert_eq!(meter.receive(t0, &m30).unwrap_err(), Error::Replay);
+    // Another key has a window of its own.
+    assert!(meter.receive(t0, &other_key).is_ok());
+    assert_eq!(meter.receive(t0, &other_key).unwrap_err(), Error::Replay);
+    // Nothing is remembered per message, and nothing waits for a timer.
+    assert_eq!(meter.tracked(), 0);
+    assert_eq!(meter.poll_timeout(), None);
+}
+
+proptest::proptest! {
+    /// Against a model that remembers every id: a message is accepted exactly when its id was
+    /// never accepted and is less than the window behind the highest accepted.
+    #[test]
+    fn increasing_window_matches_a_model_that_remembers_everything(
+        ids in proptest::collection::vec(1u32..400, 1..120)
+    ) {
+        let mut host = Association::new(config(), ring());
+        let mut meter = Association::new(increasing(), ring());
+        let mut rng = StdRng::seed_from_u64(3);
+        let t0 = Instant::now();
+        let mut accepted = std::collections::BTreeSet::new();
+        for id in ids {
+            let wire = host
+                .seal(message(SecurityMode::CIPHERTEXT_AUTH, id), 3, &mut rng)
+                .unwrap();
+            let highest = accepted.last().copied().unwrap_or(0u32);
+            let fresh = !accepted.contains(&id)
+                && u64::from(id) + SEQUENCE_WINDOW > u64::from(highest);
+            let got = meter.receive(t0, &wire);
+            proptest::prop_assert_eq!(got.is_ok(), fresh, "id {}", id);
+            if fresh {
+                accepted.insert(id);
+            }
+        }
+    }
 }

@@ -199,6 +199,7 @@ struct Requests(Vec<(u64, Outstanding)>);
 impl Requests {
     fn insert(&mut self, invocation: u64, o: Outstanding) {
         self.0.retain(|(k, _)| *k != invocation);
+        self.0.reserve_exact(1);
         self.0.push((invocation, o));
     }
 
@@ -267,7 +268,6 @@ impl RoundTrip {
 /// One meter on the network.
 pub struct MeterAgent {
     serial: u64,
-    identity: Vec<u8>,
     psk: Psk,
     rng: CompactRng,
     /// Shared by a fleet's meters.
@@ -336,7 +336,6 @@ impl MeterAgent {
         MeterAgent {
             serial,
             pana: PanaMeter::with_rng(&identity, psk.clone(), config.pac.clone(), pana_rng),
-            identity,
             psk,
             rng,
             link,
@@ -357,6 +356,11 @@ impl MeterAgent {
             down: None,
             config,
         }
+    }
+
+    /// The meter's EAP identity (`meter-000123`, from its serial).
+    fn identity(&self) -> Vec<u8> {
+        crate::simulate::meter_identity(usize::try_from(self.serial).unwrap_or(0)).into_bytes()
     }
 
     /// The meter's serial.
@@ -458,7 +462,7 @@ impl MeterAgent {
         let rng = StdRng::from_rng(&mut self.rng)
             .unwrap_or_else(|_| StdRng::seed_from_u64(self.serial ^ 0x5eed));
         PanaMeter::with_rng(
-            &self.identity,
+            &self.identity(),
             self.psk.clone(),
             self.config.pac.clone(),
             rng,
@@ -467,7 +471,12 @@ impl MeterAgent {
 
     /// Next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<(Dest, Vec<u8>)> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() && self.out.capacity() > 0 {
+            // Idle most of the time: a fleet keeps no send queue per meter.
+            self.out = VecDeque::new();
+        }
+        next
     }
 
     /// The next real instant at which [`handle_timeout`](Self::handle_timeout) has work on
@@ -653,6 +662,7 @@ impl MeterAgent {
                 if self.superseded.len() >= SUPERSEDED_KEPT {
                     self.superseded.pop_front();
                 }
+                self.superseded.reserve_exact(1);
                 self.superseded.push_back((k, o));
             }
         }
@@ -817,7 +827,7 @@ impl MeterAgent {
             tracing::warn!(serial = self.serial, "no EMSK from EAP: no C12.22 keys");
             return false;
         };
-        let facts = SessionFacts::new(self.session_id, key_id, self.identity.clone());
+        let facts = SessionFacts::new(self.session_id, key_id, self.identity());
         match self
             .link
             .install_session(&facts, keys.emsk(), self.lifetime, now)
@@ -924,7 +934,7 @@ mod tests {
             StdRng::seed_from_u64(1),
         );
         let emsk = [0x42u8; 64];
-        let facts = SessionFacts::new(9, 1, agent.identity.clone());
+        let facts = SessionFacts::new(9, 1, agent.identity());
         let lifetime = Duration::from_secs(3_600);
         agent.session_id = 9;
         agent

@@ -93,13 +93,15 @@ pub struct Meter {
     identity: Vec<u8>,
     psk: Psk,
     pac: Pac<CompactRng>,
-    peer: Option<Peer>,
+    /// The EAP peer while a conversation runs (boxed: none most of the time).
+    peer: Option<Box<Peer>>,
     rng: CompactRng,
     eap_reason: Option<String>,
     /// An EAP request arrived since the last start: the PAA has left its handshake state.
     eap_seen: bool,
-    /// Keys of the last EAP success, until PANA reports the session (re-)established.
-    keys: Option<SessionKeys>,
+    /// Keys of the last EAP success, until PANA reports the session (re-)established (boxed:
+    /// a meter holds them for one round trip and the slot for its whole life).
+    keys: Option<Box<SessionKeys>>,
 }
 
 fn is_identity_request(eap: &[u8]) -> bool {
@@ -195,7 +197,7 @@ impl Meter {
                         key_id,
                         msk,
                         lifetime,
-                        keys: self.keys.take(),
+                        keys: self.keys.take().map(|k| *k),
                     });
                 }
                 PacEvent::Reauthenticated { key_id, msk, .. } => {
@@ -203,7 +205,7 @@ impl Meter {
                     return Some(MeterEvent::Reauthenticated {
                         key_id,
                         msk,
-                        keys: self.keys.take(),
+                        keys: self.keys.take().map(|k| *k),
                     });
                 }
                 PacEvent::Failed { reason } => {
@@ -220,21 +222,21 @@ impl Meter {
         }
     }
 
-    fn new_peer(&self, now: Instant) -> Option<Peer> {
+    fn new_peer(&self, now: Instant) -> Option<Box<Peer>> {
         let method: Box<dyn PeerMethod> =
             Box::new(PskPeer::new(self.identity.clone(), &self.psk).ok()?);
-        Some(Peer::new(
+        Some(Box::new(Peer::new(
             self.identity.clone(),
             vec![method],
             PeerConfig::default(),
             now,
-        ))
+        )))
     }
 
     /// Hands one EAP packet to the EAP peer and its answer to the PaC.
     fn on_eap(&mut self, eap: &[u8], now: Instant) {
         self.eap_seen = true;
-        let fresh = is_identity_request(eap) || self.peer.as_ref().is_none_or(Peer::is_finished);
+        let fresh = is_identity_request(eap) || self.peer.as_ref().is_none_or(|p| p.is_finished());
         if fresh {
             self.peer = self.new_peer(now);
         }
@@ -253,9 +255,12 @@ impl Meter {
         match peer.poll_event() {
             Some(PeerEvent::Success(keys)) => {
                 logged(self.pac.eap_success(Some(keys.msk()), now), "eap_success");
-                self.keys = Some(keys);
+                self.keys = Some(Box::new(keys));
+                // The conversation is over; a re-authentication starts a new peer.
+                self.peer = None;
             }
             Some(PeerEvent::Failure(reason)) => {
+                self.peer = None;
                 self.eap_reason = Some(reason.to_string());
                 logged(self.pac.eap_failure(now), "eap_failure");
             }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use gridguard_c1222::epsem::Registration;
-use gridguard_c1222::security::{Association, AssociationConfig};
+use gridguard_c1222::security::{Association, AssociationConfig, ReplayCheck};
 use gridguard_c1222::{
     AcseApdu, ApTitle, Epsem, EpsemControl, Error as C1222Error, Integer, Request, Response,
     ResponseCode, ResponseControl, SecurityMode, Service, TableId,
@@ -63,6 +63,9 @@ impl MeterLinkConfig {
             association: {
                 let mut a = AssociationConfig::default();
                 a.replay_window = crate::c1222_host::DEFAULT_REPLAY_WINDOW;
+                // The host numbers its messages in order: a window per key, not a record
+                // of every message for a day.
+                a.replay = ReplayCheck::Increasing;
                 a
             },
         }
@@ -220,7 +223,13 @@ impl<R: RngCore + CryptoRng> MeterLink<R> {
                 replay_window,
             });
         }
-        Ok(self.ring.install_generation(facts, emsk, lifetime, now)?)
+        let info = self.ring.install_generation(facts, emsk, lifetime, now)?;
+        // A key id names new key material now: its anti-replay window starts afresh (a host
+        // that restarted numbers its messages from 1 again under the new keys).
+        for (_, key_id) in info.key_ids {
+            self.assoc.forget_sequence(key_id.value());
+        }
+        Ok(info)
     }
 
     /// Destroys all keys at once.
@@ -246,7 +255,12 @@ impl<R: RngCore + CryptoRng> MeterLink<R> {
 
     /// The next queued event.
     pub fn poll_event(&mut self) -> Option<MeterEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Drained: a meter idles between messages, so it keeps no queue meanwhile.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     fn seal(

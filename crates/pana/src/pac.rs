@@ -205,12 +205,21 @@ impl<R: RngCore + CryptoRng> Pac<R> {
 
     /// Next datagram to send to the PAA.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.transmits.pop_front()
+        let next = self.transmits.pop_front();
+        if next.is_none() && self.transmits.capacity() > 0 {
+            // Drained: a PaC idles for most of its session, so it keeps no queue meanwhile.
+            self.transmits = VecDeque::new();
+        }
+        next
     }
 
     /// Next event.
     pub fn poll_event(&mut self) -> Option<PacEvent> {
-        self.events.pop_front()
+        let next = self.events.pop_front();
+        if next.is_none() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        next
     }
 
     /// The earliest instant at which [`Pac::handle_timeout`] has work.
