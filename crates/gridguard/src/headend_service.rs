@@ -866,9 +866,25 @@ pub async fn run_headend_on(
         }
     };
     let mut paa_stop = stop.clone();
-    let paa_task = tokio::spawn(serve(paa_socket, paa_options, on_paa, async move {
-        while paa_stop.changed().await.is_ok() && !*paa_stop.borrow() {}
-    }));
+    // The PAA runs on a thread of its own: under load the host's work would otherwise delay
+    // its answers, and a meter that pings the PAA to learn whether the head-end lives would
+    // take a busy head-end for a dead one.
+    let paa_socket = paa_socket.into_std()?;
+    let paa_thread = std::thread::Builder::new().name("pana-paa".into()).spawn(
+        move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let socket = UdpSocket::from_std(paa_socket)?;
+                serve(socket, paa_options, on_paa, async move {
+                    while paa_stop.changed().await.is_ok() && !*paa_stop.borrow() {}
+                })
+                .await
+                .map(|_| ())
+            })
+        },
+    )?;
 
     let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Committed>();
@@ -925,7 +941,11 @@ pub async fn run_headend_on(
     while let Ok(done) = done_rx.try_recv() {
         host.on_committed_quiet(done);
     }
-    let _ = paa_task.await;
+    match tokio::task::spawn_blocking(move || paa_thread.join()).await {
+        Ok(Ok(Err(e))) => tracing::warn!(%e, "PAA stopped with an error"),
+        Ok(Err(_)) => tracing::warn!("PAA thread panicked"),
+        _ => {}
+    }
     log.log(options.clock.now(), None, "stop", "head-end stopped");
     Ok(progress.get())
 }
