@@ -86,6 +86,9 @@ pub struct FleetOptions {
     /// starts that long before and runs up to the origin, so its load profile (30 days at
     /// most) is already full. That history is the meter's own; it uploads only what follows.
     pub history_days: u64,
+    /// Keeps every meter's acknowledged ranges in [`FleetProgress::acked`] (off: that map
+    /// stays empty and costs nothing).
+    pub publish_acked: bool,
 }
 
 impl FleetOptions {
@@ -108,6 +111,7 @@ impl FleetOptions {
             clock_skew: Vec::new(),
             reboots: Vec::new(),
             history_days: 0,
+            publish_acked: false,
         }
     }
 }
@@ -131,7 +135,7 @@ impl FleetProgress {
     }
 
     /// The intervals each meter has had acknowledged so far (merged `[start, end)` ranges of
-    /// meter time), as of the lanes' last tick.
+    /// meter time), as of the lanes' last tick; empty unless [`FleetOptions::publish_acked`].
     pub fn acked(&self) -> AckedRanges {
         self.acked.lock().map(|a| a.clone()).unwrap_or_default()
     }
@@ -185,8 +189,6 @@ struct Slot {
     reboot: Option<(u64, u64)>,
     /// When the lane's timer queue holds this slot next.
     wake: Option<Instant>,
-    /// The acknowledged ranges last published: how many, and the last one.
-    acked_seen: (usize, Option<(u64, u64)>),
 }
 
 /// How often a lane publishes its counters and acknowledged ranges.
@@ -194,11 +196,17 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// Longest a meter goes unvisited when it names no deadline of its own.
 const IDLE_WAKE: Duration = Duration::from_secs(5);
 
-/// A lane's relay tables: which slot a relayed PaC address or a called AP title is.
+/// A lane's relay table: which slot the meter with a serial is (a relayed PaC address and a
+/// called AP title both name the serial).
 #[derive(Default)]
 struct Routes {
-    by_pac: HashMap<SocketAddr, usize>,
-    by_serial: HashMap<u64, usize>,
+    by_serial: HashMap<u64, u32>,
+}
+
+impl Routes {
+    fn slot(&self, serial: u64) -> Option<usize> {
+        self.by_serial.get(&serial).map(|&i| i as usize)
+    }
 }
 
 struct Lane {
@@ -211,6 +219,9 @@ struct Lane {
     /// Each slot's next deadline (stale entries are skipped): a lane visits only the meters
     /// with work due, not every meter every tick.
     wakes: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Per slot, the acknowledged ranges last published: how many, and the last one (empty
+    /// unless the fleet publishes them).
+    acked_seen: Vec<(usize, Option<(u64, u64)>)>,
     /// Slots whose acknowledged ranges changed since the last publish.
     acked_dirty: Vec<usize>,
     published_at: Instant,
@@ -224,6 +235,16 @@ pub fn relayed_pac_address(serial: u64) -> SocketAddr {
     SocketAddr::new(ip.into(), gridguard_pana::PANA_PORT)
 }
 
+/// The serial in a PaC address made by [`relayed_pac_address`].
+fn relayed_serial(pac: SocketAddr) -> Option<u64> {
+    let SocketAddr::V6(v6) = pac else {
+        return None;
+    };
+    let w = v6.ip().segments();
+    (w[..4] == [0xfd00, 0x6767, 0, 0] && pac.port() == gridguard_pana::PANA_PORT)
+        .then(|| w[4..].iter().fold(0u64, |s, &x| s << 16 | u64::from(x)))
+}
+
 /// The slot a datagram arriving on a relay socket is for, with the inner message of a PRY
 /// (`None`: a C12.22 message, given as it came).
 fn route(
@@ -234,11 +255,13 @@ fn route(
 ) -> Option<(usize, Option<Vec<u8>>)> {
     if from == paa {
         let r = relay::unwrap(bytes).ok()?;
-        return routes.by_pac.get(&r.pac).map(|&i| (i, Some(r.message)));
+        return routes
+            .slot(relayed_serial(r.pac)?)
+            .map(|i| (i, Some(r.message)));
     }
     let apdu = AcseApdu::parse(bytes).ok()?;
     let serial = serial_of(apdu.called_ap_title.as_ref()?)?;
-    routes.by_serial.get(&serial).map(|&i| (i, None))
+    routes.slot(serial).map(|i| (i, None))
 }
 
 impl Lane {
@@ -398,11 +421,13 @@ impl Lane {
         let Some(slot) = self.slots.get_mut(i) else {
             return;
         };
-        let acked = slot.agent.acked();
-        let seen = (acked.len(), acked.last().copied());
-        if seen != slot.acked_seen {
-            slot.acked_seen = seen;
-            self.acked_dirty.push(i);
+        if let Some(last) = self.acked_seen.get_mut(i) {
+            let acked = slot.agent.acked();
+            let seen = (acked.len(), acked.last().copied());
+            if seen != *last {
+                *last = seen;
+                self.acked_dirty.push(i);
+            }
         }
         let due = if slot.started {
             let reboot = slot
@@ -568,9 +593,19 @@ pub async fn run_fleet(
     let t0 = Instant::now();
     let sockets: Vec<Arc<UdpSocket>> = fleet.sockets.into_iter().map(Arc::new).collect();
     let mut per_lane: Vec<(Vec<Slot>, Option<Routes>)> = (0..lanes)
-        .map(|_| (Vec::new(), options.relays.then(Routes::default)))
+        .map(|_| {
+            let slots = Vec::with_capacity(n.div_ceil(lanes));
+            (slots, options.relays.then(Routes::default))
+        })
         .collect();
-    for (i, agent) in fleet.agents.into_iter().enumerate() {
+    // Taken from the back, the fleet's vector handing back its memory as it empties, so that
+    // the meters are never held twice over; each lane's slots come out reversed.
+    let mut agents = fleet.agents;
+    while let Some(agent) = agents.pop() {
+        let i = agents.len();
+        if agents.capacity() > 2 * agents.len() + 1_024 {
+            agents.shrink_to_fit();
+        }
         let start_at = t0 + options.start_spread.mul_f64(i as f64 / n as f64);
         let lane = i % lanes;
         let socket = if options.relays {
@@ -578,14 +613,9 @@ pub async fn run_fleet(
         } else {
             sockets.get(i)
         };
-        let (Some((slots, routes)), Some(socket)) = (per_lane.get_mut(lane), socket) else {
+        let (Some((slots, _)), Some(socket)) = (per_lane.get_mut(lane), socket) else {
             continue;
         };
-        if let Some(r) = routes {
-            r.by_pac
-                .insert(relayed_pac_address(agent.serial()), slots.len());
-            r.by_serial.insert(agent.serial(), slots.len());
-        }
         let reboot = options
             .reboots
             .iter()
@@ -598,22 +628,34 @@ pub async fn run_fleet(
             started: false,
             reboot,
             wake: Some(start_at),
-            acked_seen: (0, None),
         });
     }
     let mut set = JoinSet::new();
-    for (index, (slots, routes)) in per_lane.into_iter().enumerate() {
+    for (index, (mut slots, mut routes)) in per_lane.into_iter().enumerate() {
+        slots.reverse();
+        if let Some(r) = &mut routes {
+            for (k, s) in slots.iter().enumerate() {
+                r.by_serial
+                    .insert(s.agent.serial(), u32::try_from(k).unwrap_or(u32::MAX));
+            }
+        }
         let wakes = slots
             .iter()
             .enumerate()
             .map(|(i, s)| Reverse((s.start_at, i)))
             .collect();
+        let acked_seen = if options.publish_acked {
+            vec![(0, None); slots.len()]
+        } else {
+            Vec::new()
+        };
         let lane = Lane {
             index,
             slots,
             rng: StdRng::seed_from_u64(options.seed.wrapping_add(index as u64)),
             options: options.clone(),
             progress: progress.clone(),
+            acked_seen,
             routes,
             wakes,
             acked_dirty: Vec::new(),
@@ -689,4 +731,24 @@ async fn run_lane(
     lane.publish();
     readers.abort_all();
     Ok(lane.slots.into_iter().map(|s| s.agent).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relayed_pac_address_names_its_serial_and_nothing_else_does() {
+        for serial in [0, 1, 99_999, 0x1234_5678_9abc_def0, u64::MAX] {
+            assert_eq!(relayed_serial(relayed_pac_address(serial)), Some(serial));
+        }
+        let other_port = SocketAddr::new(relayed_pac_address(7).ip(), 1153);
+        assert_eq!(relayed_serial(other_port), None);
+        assert_eq!(
+            relayed_serial(SocketAddr::from(([127, 0, 0, 1], 716))),
+            None
+        );
+        let other_prefix: SocketAddr = "[fd00:6768::7]:716".parse().unwrap_or(other_port);
+        assert_eq!(relayed_serial(other_prefix), None);
+    }
 }

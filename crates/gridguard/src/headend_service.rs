@@ -208,6 +208,8 @@ struct Job {
 struct Committed {
     jobs: Vec<Job>,
     ok: bool,
+    /// (meter, interval start) the vault left out: a job holding one is not acknowledged.
+    deferred: std::collections::HashSet<(u64, i64)>,
 }
 
 fn vault_writer(
@@ -236,9 +238,11 @@ fn vault_writer(
             .flat_map(|j| j.readings.iter().copied())
             .collect();
         let started = Instant::now();
+        let mut deferred = std::collections::HashSet::new();
         let ok = readings.is_empty()
             || match vault.ingest(&readings) {
-                Ok(_) => {
+                Ok(receipt) => {
+                    deferred.extend(receipt.deferred);
                     tracing::debug!(
                         readings = readings.len(),
                         jobs = jobs.len(),
@@ -252,7 +256,7 @@ fn vault_writer(
                     false
                 }
             };
-        if done.send(Committed { jobs, ok }).is_err() {
+        if done.send(Committed { jobs, ok, deferred }).is_err() {
             break;
         }
     }
@@ -519,7 +523,12 @@ impl Host {
             for r in &job.readings {
                 self.queued.remove(&(job.meter, r.interval_start));
             }
-            if done.ok {
+            let written = done.ok
+                && !job
+                    .readings
+                    .iter()
+                    .any(|r| done.deferred.contains(&(job.meter, r.interval_start)));
+            if written {
                 for r in &job.readings {
                     self.collector
                         .stored(job.meter, r.interval_start, job.backfill);

@@ -109,6 +109,7 @@ async fn a_week_with_loss_and_a_killed_headend_stores_every_interval_exactly_onc
     let mut options = FleetOptions::new(0..METERS, unset, unset, clock);
     options.agent = agent;
     options.loss = 0.05;
+    options.publish_acked = true;
     options.start_spread = Duration::from_millis(1_500);
     // Five meters lose power on day 6 at noon for 45 minutes (profile kept in non-volatile
     // memory); three start with their clocks off (the head-end sets them).

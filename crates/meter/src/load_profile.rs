@@ -21,6 +21,10 @@
 //! A new block starts when the current one holds 96 intervals or when the next interval does
 //! not follow on in time (a clock change), so every block is a run of consecutive intervals
 //! described by its start time and length.
+//!
+//! All blocks share one byte buffer, oldest first, the block being filled at its end; an
+//! 8-byte header per sealed block says where each starts and how long it is. A 30-day
+//! profile is thus two allocations whatever the number of blocks.
 
 use std::collections::VecDeque;
 
@@ -104,20 +108,34 @@ impl Block {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Stored {
-    start: u64,
+/// Where a sealed block lies: its start in intervals since 1970, its byte length in the
+/// shared buffer and its number of intervals.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    slot: u32,
+    bytes: u16,
     len: u8,
-    data: Box<[u8]>,
 }
+
+impl Head {
+    fn start(self) -> u64 {
+        u64::from(self.slot) * INTERVAL_S
+    }
+}
+
+/// Room the shared buffer gains when it is full: at least this, or 1/32 of what it holds.
+const GROWTH: usize = 64;
+/// Most bytes one interval takes (header, two 5-byte varints, flags).
+const MAX_INTERVAL_BYTES: usize = 12;
 
 /// The ring of blocks.
 #[derive(Clone, Debug, Default)]
 pub struct LoadProfile {
-    sealed: VecDeque<Stored>,
+    sealed: VecDeque<Head>,
+    /// The sealed blocks' bytes, oldest first, then those of the block being filled.
+    data: Vec<u8>,
     cur_start: u64,
     cur_len: u8,
-    cur: Vec<u8>,
     /// Sequence number of the block being filled (or of the next block if none).
     cur_seq: u32,
     /// Intervals ever recorded (dropped ones included).
@@ -207,8 +225,10 @@ impl LoadProfile {
         LoadProfile::default()
     }
 
-    /// Appends an interval starting at meter time `start`.
+    /// Appends an interval starting at meter time `start` (taken down to its 15-minute
+    /// boundary and to [`MAX_TIME`] at most).
     pub fn push(&mut self, start: u64, delivered: u32, received: u32, flags: IntervalFlags) {
+        let start = start.min(MAX_TIME) / INTERVAL_S * INTERVAL_S;
         if self.cur_len > 0 {
             let follows = self.cur_start + u64::from(self.cur_len) * INTERVAL_S == start;
             if usize::from(self.cur_len) >= INTERVALS_PER_BLOCK || !follows {
@@ -218,10 +238,22 @@ impl LoadProfile {
         if self.cur_len == 0 {
             self.cur_start = start;
             while self.sealed.len() >= BLOCKS {
-                self.sealed.pop_front();
+                if let Some(oldest) = self.sealed.pop_front() {
+                    self.data.drain(..usize::from(oldest.bytes));
+                }
+            }
+            // Usually the new block takes the room of the one dropped; after many short
+            // blocks (clock changes) the ring may hold far less than it once did.
+            if self.data.capacity() - self.data.len() > 2 * GROWTH + self.data.len() / 4 {
+                self.data.shrink_to(self.data.len() + GROWTH);
             }
         }
-        encode(&mut self.cur, delivered, received, flags);
+        if self.data.capacity() - self.data.len() < MAX_INTERVAL_BYTES {
+            // Exact steps: doubling would leave a 30-day profile up to half empty.
+            self.data
+                .reserve_exact(GROWTH.max(self.data.len() / 32) + MAX_INTERVAL_BYTES);
+        }
+        encode(&mut self.data, delivered, received, flags);
         self.cur_len += 1;
         self.recorded = self.recorded.wrapping_add(1);
     }
@@ -238,12 +270,7 @@ impl LoadProfile {
     pub fn newest(&self, n: usize) -> Vec<Interval> {
         let mut parts: Vec<Vec<Interval>> = Vec::new();
         let mut left = n;
-        let stored = self
-            .sealed
-            .iter()
-            .map(|s| (s.start, s.len, &s.data[..]))
-            .chain((self.cur_len > 0).then_some((self.cur_start, self.cur_len, &self.cur[..])));
-        for (start, len, data) in stored.rev() {
+        for (start, len, data) in self.stored().into_iter().rev() {
             if left == 0 {
                 break;
             }
@@ -256,17 +283,38 @@ impl LoadProfile {
     }
 
     fn seal(&mut self) {
-        // An exact-size copy; the fill buffer is kept for the next block (shrinking it in
-        // place would leave an allocator fragment behind per block).
-        let data: Box<[u8]> = self.cur.as_slice().into();
-        self.cur.clear();
-        self.sealed.push_back(Stored {
-            start: self.cur_start,
+        let bytes = self.data.len() - self.sealed_bytes();
+        if self.sealed.capacity() == 0 {
+            self.sealed.reserve_exact(BLOCKS);
+        }
+        self.sealed.push_back(Head {
+            slot: u32::try_from(self.cur_start / INTERVAL_S).unwrap_or(u32::MAX),
+            bytes: u16::try_from(bytes).unwrap_or(u16::MAX),
             len: self.cur_len,
-            data,
         });
         self.cur_len = 0;
         self.cur_seq = self.cur_seq.wrapping_add(1);
+    }
+
+    fn sealed_bytes(&self) -> usize {
+        self.sealed.iter().map(|h| usize::from(h.bytes)).sum()
+    }
+
+    /// Every block held as (start, intervals, bytes), oldest first, the one being filled
+    /// last.
+    fn stored(&self) -> Vec<(u64, u8, &[u8])> {
+        let mut out = Vec::with_capacity(self.sealed.len() + 1);
+        let mut at = 0usize;
+        for h in &self.sealed {
+            let end = at + usize::from(h.bytes);
+            out.push((h.start(), h.len, self.data.get(at..end).unwrap_or_default()));
+            at = end;
+        }
+        if self.cur_len > 0 {
+            let tail = self.data.get(at..).unwrap_or_default();
+            out.push((self.cur_start, self.cur_len, tail));
+        }
+        out
     }
 
     /// Number of intervals held.
@@ -303,20 +351,14 @@ impl LoadProfile {
     pub fn blocks(&self) -> Vec<Block> {
         let newest = self.newest_seq().unwrap_or(0);
         let n = self.block_count() as u32;
-        let mut out = Vec::with_capacity(self.block_count());
-        for (i, s) in self.sealed.iter().enumerate() {
-            let seq = newest.wrapping_sub(n - 1).wrapping_add(i as u32);
-            out.push(decode(&s.data, s.start, s.len, seq));
-        }
-        if self.cur_len > 0 {
-            out.push(decode(
-                &self.cur,
-                self.cur_start,
-                self.cur_len,
-                self.cur_seq,
-            ));
-        }
-        out
+        self.stored()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (start, len, data))| {
+                let seq = newest.wrapping_sub(n - 1).wrapping_add(i as u32);
+                decode(data, start, len, seq)
+            })
+            .collect()
     }
 
     /// Every interval held, oldest first.
@@ -333,12 +375,7 @@ impl LoadProfile {
     /// and an overlap (starts seen twice) after a backward one.
     pub fn intervals_between(&self, from: u64, to: u64) -> Vec<Interval> {
         let mut out = Vec::new();
-        let stored = self
-            .sealed
-            .iter()
-            .map(|s| (s.start, s.len, &s.data[..]))
-            .chain((self.cur_len > 0).then_some((self.cur_start, self.cur_len, &self.cur[..])));
-        for (start, len, data) in stored {
+        for (start, len, data) in self.stored() {
             let end = start.saturating_add(u64::from(len) * INTERVAL_S);
             if end <= from || start >= to {
                 continue;
@@ -356,14 +393,12 @@ impl LoadProfile {
 
     /// Bytes of interval data held (the compact encoding only).
     pub fn data_bytes(&self) -> usize {
-        self.sealed.iter().map(|b| b.data.len()).sum::<usize>() + self.cur.len()
+        self.data.len()
     }
 
     /// Heap bytes owned (capacities, block headers included; allocator overhead excluded).
     pub fn heap_bytes(&self) -> usize {
-        self.sealed.capacity() * core::mem::size_of::<Stored>()
-            + self.sealed.iter().map(|b| b.data.len()).sum::<usize>()
-            + self.cur.capacity()
+        self.sealed.capacity() * core::mem::size_of::<Head>() + self.data.capacity()
     }
 }
 
@@ -407,10 +442,17 @@ impl LoadProfile {
             w.u16(data.len() as u16);
             w.bytes(data);
         };
-        for b in &self.sealed {
-            block(b.start, b.len, &b.data);
+        let mut at = 0usize;
+        for h in &self.sealed {
+            let end = at + usize::from(h.bytes);
+            block(h.start(), h.len, self.data.get(at..end).unwrap_or_default());
+            at = end;
         }
-        block(self.cur_start, self.cur_len, &self.cur);
+        block(
+            self.cur_start,
+            self.cur_len,
+            self.data.get(at..).unwrap_or_default(),
+        );
     }
 
     /// Reads what [`LoadProfile::save`] wrote, checking every block: at most 29 sealed blocks
@@ -449,25 +491,29 @@ impl LoadProfile {
             }
             Ok((start, len, data))
         }
-        let mut sealed = VecDeque::with_capacity(n);
+        let mut sealed = VecDeque::with_capacity(BLOCKS);
+        let mut data = Vec::new();
         for _ in 0..n {
-            let (start, len, data) = read_block(r, true)?;
-            sealed.push_back(Stored {
-                start,
+            let (start, len, bytes) = read_block(r, true)?;
+            sealed.push_back(Head {
+                slot: u32::try_from(start / INTERVAL_S).unwrap_or(u32::MAX),
+                bytes: u16::try_from(bytes.len()).unwrap_or(u16::MAX),
                 len,
-                data: data.into(),
             });
+            data.extend_from_slice(bytes);
         }
         let at = r.pos();
         let (cur_start, cur_len, cur) = read_block(r, false)?;
         if n > 0 && cur_len == 0 {
             return Err(bad(at, "empty block being filled after sealed blocks"));
         }
+        data.extend_from_slice(cur);
+        data.shrink_to_fit();
         let lp = LoadProfile {
             sealed,
+            data,
             cur_start,
             cur_len,
-            cur: cur.to_vec(),
             cur_seq,
             recorded,
         };
@@ -548,6 +594,76 @@ mod tests {
         for n in [0, 1, 40, 41, 96, 97, 500, all.len(), all.len() + 5] {
             let tail = &all[all.len() - n.min(all.len())..];
             assert_eq!(lp.newest(n), tail, "n = {n}");
+        }
+    }
+
+    /// The ring as a list of blocks of decoded intervals, by the rules of the module docs.
+    fn model_push(blocks: &mut Vec<Vec<Interval>>, iv: Interval) {
+        let new_block = blocks.last().is_none_or(|b| {
+            b.len() >= INTERVALS_PER_BLOCK
+                || b.last().map(|l| l.start + INTERVAL_S) != Some(iv.start)
+        });
+        if new_block {
+            while blocks.len() >= BLOCKS {
+                blocks.remove(0);
+            }
+            blocks.push(Vec::new());
+        }
+        if let Some(b) = blocks.last_mut() {
+            b.push(iv);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn the_shared_buffer_holds_what_a_list_of_blocks_holds(
+            steps in proptest::collection::vec(
+                (0u8..40, 0u32..300, proptest::prop_oneof![proptest::prelude::Just(0u32), 0u32..100_000], 0u8..3),
+                1..4_000,
+            ),
+            query in (0usize..4_000, 0u64..5_000, 0u64..5_000),
+        ) {
+            let mut lp = LoadProfile::new();
+            let mut model: Vec<Vec<Interval>> = Vec::new();
+            let mut slot = 1_000u64;
+            for &(jump, delivered, received, flag) in &steps {
+                // Mostly consecutive; now and then a clock change forward or back.
+                slot = match jump {
+                    0 => slot.saturating_sub(5),
+                    1 => slot + 9,
+                    _ => slot + 1,
+                };
+                let flags = IntervalFlags(if flag == 0 { 0x01 } else { 0 });
+                let iv = Interval { start: slot * INTERVAL_S, delivered, received, flags };
+                lp.push(iv.start, delivered, received, flags);
+                model_push(&mut model, iv);
+            }
+            let all: Vec<Interval> = model.iter().flatten().copied().collect();
+            proptest::prop_assert_eq!(lp.intervals(), all.clone());
+            proptest::prop_assert_eq!(lp.block_count(), model.len());
+            proptest::prop_assert_eq!(lp.recorded(), steps.len() as u64);
+            let lens: Vec<usize> = lp.blocks().iter().map(|b| b.intervals.len()).collect();
+            let model_lens: Vec<usize> = model.iter().map(Vec::len).collect();
+            proptest::prop_assert_eq!(lens, model_lens);
+            let n = query.0.min(all.len());
+            proptest::prop_assert_eq!(lp.newest(query.0), all[all.len() - n..].to_vec());
+            let (from, to) = ((1_000 + query.1) * INTERVAL_S, (1_000 + query.2) * INTERVAL_S);
+            let between: Vec<Interval> =
+                all.iter().filter(|i| (from..to).contains(&i.start)).copied().collect();
+            proptest::prop_assert_eq!(lp.intervals_between(from, to), between);
+            // What is saved comes back the same; the buffer's slack is bounded.
+            let mut w = crate::tables::codec::Writer::default();
+            lp.save(&mut w);
+            let back = LoadProfile::restore(&mut crate::tables::codec::Reader::new(&w.0));
+            proptest::prop_assert_eq!(back.map(|b| b.blocks()).ok(), Some(lp.blocks()));
+            let slack = lp.heap_bytes() - lp.data_bytes();
+            let most = BLOCKS * core::mem::size_of::<Head>()
+                + 3 * GROWTH
+                + lp.data_bytes() / 4
+                + lp.data_bytes() / 32
+                + 2 * MAX_INTERVAL_BYTES;
+            proptest::prop_assert!(slack <= most, "{} > {}", slack, most);
         }
     }
 

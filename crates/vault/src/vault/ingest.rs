@@ -35,7 +35,7 @@ impl std::fmt::Debug for Reading {
 /// What an ingest call achieved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IngestReceipt {
-    /// Readings in the batch.
+    /// Readings written: the batch less `deferred`.
     pub readings: usize,
     /// Stores that committed the batch.
     pub committed: Vec<usize>,
@@ -43,6 +43,11 @@ pub struct IngestReceipt {
     pub queued: Vec<usize>,
     /// Stores that are lost (empty): their shares will come from `repair`.
     pub skipped: Vec<usize>,
+    /// Readings (meter, interval start) not written: an earlier copy of them, half-written by
+    /// a process that died, waits to be undone until every store can be asked. Written now,
+    /// the stores that kept the earlier split would hold shares of another split than the
+    /// rest, so the caller must not acknowledge them and should take them again later.
+    pub deferred: Vec<(u64, i64)>,
 }
 
 impl Vault {
@@ -55,6 +60,9 @@ impl Vault {
     ///
     /// Refuses the batch before writing anything if as many stores as the threshold are
     /// down, so that the outboxes on this host never hold enough shares to rebuild a reading.
+    ///
+    /// Readings of a half-written batch that could not be undone yet (a store was down) are
+    /// left out and listed in [`IngestReceipt::deferred`].
     pub fn ingest(&mut self, readings: &[Reading]) -> Result<IngestReceipt> {
         let modulus = self.scheme.modulus();
         for r in readings {
@@ -90,6 +98,25 @@ impl Vault {
 
         // Keys still pending (a store was down when a crash was reconciled) stay recorded.
         let carried = self.journal.pending();
+        let mut deferred = Vec::new();
+        let kept: Vec<Reading>;
+        let readings = if carried {
+            let pending = self.journal.keys()?;
+            let (writable, later): (Vec<Reading>, Vec<Reading>) = readings
+                .iter()
+                .partition(|r| pending.binary_search(&(r.meter, r.interval_start)).is_err());
+            deferred = later.iter().map(|r| (r.meter, r.interval_start)).collect();
+            if !deferred.is_empty() {
+                tracing::warn!(
+                    readings = deferred.len(),
+                    "readings of a half-written batch wait until every store can be asked"
+                );
+            }
+            kept = writable;
+            kept.as_slice()
+        } else {
+            readings
+        };
         self.journal
             .record(readings.iter().map(|r| (r.meter, r.interval_start)))?;
         let per_store = self.split_all(readings)?;
@@ -104,6 +131,7 @@ impl Vault {
             committed: Vec::new(),
             queued: Vec::new(),
             skipped: Vec::new(),
+            deferred,
         };
         for (i, r) in results {
             match r {

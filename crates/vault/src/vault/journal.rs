@@ -6,7 +6,8 @@
 //! never acknowledged, so its meter sends it again, but it would be split afresh and the stores
 //! that kept the first split would hold shares of a different split from the rest. On the next
 //! start the vault reads the journal and deletes such readings from every store, so the
-//! re-sent copy is stored whole.
+//! re-sent copy is stored whole. Until every store can be asked, a re-sent copy of a journaled
+//! reading is left out of the batch (`IngestReceipt::deferred`) and its meter sends it again.
 //!
 //! Format: the magic `GGJ1`, then 16 bytes a key (meter and interval start, little-endian).
 //! A batch the process died while recording was not yet sent to any store, so a file whose

@@ -181,12 +181,15 @@ pub fn loss_and_repair(b: &mut dyn Backend, spec: SchemeSpec, readings: &[Readin
 /// Called before (`false`) and after (`true`) each write of shares to a [`Faulty`] store.
 pub type PutHook = Box<dyn FnMut(bool) + Send>;
 
-/// A real store with faults injected: it adds `add` to every sum it returns (the adversary)
-/// and runs `around_put` around each write of shares (to stall or observe it).
+/// A real store with faults injected: it adds `add` to every sum it returns (the adversary),
+/// runs `around_put` around each write of shares (to stall or observe it) and fails every
+/// call on readings (not the metadata) while `down` is set: a server that answers but cannot
+/// serve its tables.
 pub struct Faulty {
     pub inner: Box<dyn ShareStore>,
     pub add: u64,
     pub around_put: Option<PutHook>,
+    pub down: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Faulty {
@@ -196,6 +199,7 @@ impl Faulty {
             inner,
             add,
             around_put: None,
+            down: None,
         }
     }
 
@@ -205,6 +209,29 @@ impl Faulty {
             inner,
             add: 0,
             around_put: Some(hook),
+            down: None,
+        }
+    }
+
+    /// A store whose calls on readings fail while `down` is set.
+    pub fn switched(
+        inner: Box<dyn ShareStore>,
+        down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        Faulty {
+            inner,
+            add: 0,
+            around_put: None,
+            down: Some(down),
+        }
+    }
+
+    fn reachable(&self) -> Result<(), StoreError> {
+        match &self.down {
+            Some(d) if d.load(std::sync::atomic::Ordering::SeqCst) => {
+                Err(StoreError::Config("unreachable (test switch)".into()))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -223,6 +250,7 @@ impl ShareStore for Faulty {
         self.inner.set_meta(meta)
     }
     fn put_shares(&mut self, rows: &[ShareRecord]) -> Result<(), StoreError> {
+        self.reachable()?;
         if let Some(hook) = self.around_put.as_mut() {
             hook(false);
         }
@@ -233,18 +261,23 @@ impl ShareStore for Faulty {
         result
     }
     fn put_regions(&mut self, rows: &[(u64, u32)]) -> Result<(), StoreError> {
+        self.reachable()?;
         self.inner.put_regions(rows)
     }
     fn put_tiers(&mut self, rows: &[(i64, u8)]) -> Result<(), StoreError> {
+        self.reachable()?;
         self.inner.put_tiers(rows)
     }
     fn regions(&mut self) -> Result<Vec<(u64, u32)>, StoreError> {
+        self.reachable()?;
         self.inner.regions()
     }
     fn tiers(&mut self) -> Result<Vec<(i64, u8)>, StoreError> {
+        self.reachable()?;
         self.inner.tiers()
     }
     fn read_shares(&mut self, range: TimeRange) -> Result<Vec<ShareRecord>, StoreError> {
+        self.reachable()?;
         self.inner.read_shares(range)
     }
     fn read_column(
@@ -252,27 +285,35 @@ impl ShareStore for Faulty {
         range: TimeRange,
         column: usize,
     ) -> Result<Vec<(u64, i64, u64)>, StoreError> {
+        self.reachable()?;
         self.inner.read_column(range, column)
     }
     fn keys(&mut self, range: TimeRange) -> Result<Vec<(u64, i64)>, StoreError> {
+        self.reachable()?;
         self.inner.keys(range)
     }
     fn contains_keys(&mut self, keys: &[(u64, i64)]) -> Result<Vec<bool>, StoreError> {
+        self.reachable()?;
         self.inner.contains_keys(keys)
     }
     fn delete_keys(&mut self, keys: &[(u64, i64)]) -> Result<(), StoreError> {
+        self.reachable()?;
         self.inner.delete_keys(keys)
     }
     fn clear(&mut self) -> Result<(), StoreError> {
+        self.reachable()?;
         self.inner.clear()
     }
     fn count(&mut self) -> Result<u64, StoreError> {
+        self.reachable()?;
         self.inner.count()
     }
     fn extent(&mut self) -> Result<Option<TimeRange>, StoreError> {
+        self.reachable()?;
         self.inner.extent()
     }
     fn sums(&mut self, query: &SumQuery) -> Result<Vec<GroupSum>, StoreError> {
+        self.reachable()?;
         let m = self.inner.layout().modulus;
         let two = self.inner.layout().columns >= 2;
         let mut out = self.inner.sums(query)?;
@@ -286,15 +327,19 @@ impl ShareStore for Faulty {
         Ok(out)
     }
     fn stage_deltas(&mut self, id: u64, d: &[ShareRecord]) -> Result<(), StoreError> {
+        self.reachable()?;
         self.inner.stage_deltas(id, d)
     }
     fn apply_deltas(&mut self, id: u64) -> Result<(), StoreError> {
+        self.reachable()?;
         self.inner.apply_deltas(id)
     }
     fn discard_deltas(&mut self, id: u64) -> Result<(), StoreError> {
+        self.reachable()?;
         self.inner.discard_deltas(id)
     }
     fn refresh_state(&mut self) -> Result<(Vec<u64>, Vec<u64>), StoreError> {
+        self.reachable()?;
         self.inner.refresh_state()
     }
 }
