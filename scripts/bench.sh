@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks that print each figure beside the anchor measured in the same run. Not part of CI.
 #   scripts/bench.sh            all benchmarks
-#   scripts/bench.sh eap        only the EAP-PSK ones (also: pana, c1222, meter, fleet, vault, ingest, ingest_relayed)
+#   scripts/bench.sh eap        only the EAP-PSK ones (also: pana, c1222, meter, fleet, vault, ingest, ingest_relayed,
+#                               overload)
 # Needs root (network namespaces) and the peers scripts/test.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -171,6 +172,32 @@ ingest_relayed() {
   rm -rf "$dir"
 }
 
+overload() {
+  # Past capacity, in two processes: `gridguard headend` and OVERLOAD_METERS (100,000) meters in
+  # `gridguard meters` behind 100 relays, one simulated day in 80 s (120,000 intervals/s offered, more
+  # than the head-end stores), and the head-end stopped (SIGSTOP) for OVERLOAD_STALL (3) s at 99 s.
+  # The meters' status lines show whether any gave the head-end up (restarts=, pings=) and how many
+  # uploads were answered `bsy`; the head-end's, what it stored. About 4 minutes.
+  local dir meters=${OVERLOAD_METERS:-100000} start_ms common hpid mpid
+  dir=$(mktemp -d)
+  start_ms=$(( $(date +%s%3N) + 30000 ))
+  common=(--paa 127.0.0.1:47260 --host 127.0.0.1:47253 --meters "$meters" --lifetime 3600 --grace 60
+    --real-start-ms "$start_ms" --speed 1080)
+  echo "== past capacity: $meters meters at 120,000 intervals/s offered, head-end stopped for ${OVERLOAD_STALL:-3} s"
+  "$bin" headend --data "$dir/data" "${common[@]}" --settle 43200 --status-every 10 > >(sed 's/^/head-end: /') 2>&1 &
+  hpid=$!
+  sleep 1
+  "$bin" meters "${common[@]}" --relays $(((meters + 999) / 1000)) --upload-every 240 --run-for 190 \
+    --status-every 10 > >(sed 's/^/meters:   /') 2>&1 &
+  mpid=$!
+  sleep 99
+  kill -STOP "$hpid"; sleep "${OVERLOAD_STALL:-3}"; kill -CONT "$hpid"
+  echo "head-end stopped for ${OVERLOAD_STALL:-3} s"
+  wait "$mpid"
+  kill -INT "$hpid"; wait "$hpid" || true
+  rm -rf "$dir"
+}
+
 case "$what" in
   eap) eap_in_process; eap_server_cpu ;;
   pana) pana_storm ;;
@@ -180,6 +207,7 @@ case "$what" in
   vault) vault ;;
   ingest) ingest ;;
   ingest_relayed) ingest_relayed ;;
-  all) eap_in_process; eap_server_cpu; pana_storm; c1222_and_keys; meter_footprint; fleet_footprint; vault; ingest; ingest_relayed ;;
-  *) echo "unknown benchmark: $what (eap, pana, c1222, meter, fleet, vault, ingest, ingest_relayed, all)" >&2; exit 2 ;;
+  overload) overload ;;
+  all) eap_in_process; eap_server_cpu; pana_storm; c1222_and_keys; meter_footprint; fleet_footprint; vault; ingest; ingest_relayed; overload ;;
+  *) echo "unknown benchmark: $what (eap, pana, c1222, meter, fleet, vault, ingest, ingest_relayed, overload, all)" >&2; exit 2 ;;
 esac

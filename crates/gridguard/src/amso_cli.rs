@@ -235,6 +235,7 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
                 settle_s: settle,
                 commands: Vec::new(),
                 batch: 4_096,
+                busy_after: crate::headend_service::DEFAULT_BUSY_AFTER,
                 keylog,
             };
             let (stop_tx, stop_rx) = watch::channel(false);
@@ -251,13 +252,15 @@ pub async fn run(command: AmsoCommand) -> anyhow::Result<ExitCode> {
                         tokio::time::sleep(period).await;
                         let s = p.get();
                         eprintln!(
-                            "status sim={} stored={} missing={} filled={} sessions={} rekeys={}",
+                            "status sim={} stored={} missing={} filled={} sessions={} rekeys={} busy={} writer_lag_ms={}",
                             clock.now(),
                             s.intervals_stored,
                             s.missing,
                             s.intervals_filled,
                             s.sessions,
-                            s.reauthentications
+                            s.reauthentications,
+                            s.busy_answers,
+                            s.max_writer_lag_ms
                         );
                     }
                 });

@@ -222,9 +222,13 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         grace,
         clock,
         epoch: i64::try_from(DEMO_START).unwrap_or(0),
-        settle_s: 6 * 3_600,
+        // An interval waits up to an upload period for its upload, and a period more when the
+        // head-end answered `bsy`: backfill only what is older than three periods.
+        settle_s: (6 * 3_600)
+            .max(3 * i64::try_from(options.upload_every_s).unwrap_or(i64::MAX / 4)),
         commands,
         batch: 4_096,
+        busy_after: crate::headend_service::DEFAULT_BUSY_AFTER,
         keylog: options.keylog.clone(),
     };
     let mut agent = AgentConfig::simulated(lifetime, grace);
@@ -567,6 +571,10 @@ fn summary(
         (
             "head-end slow: meters' pings to the PAA / answered (held back)",
             format!("{} / {}", m.probes, m.held_back),
+        ),
+        (
+            "head-end busy: uploads answered bsy / vault writer's largest lag",
+            format!("{} / {} ms", h.busy_answers, h.max_writer_lag_ms),
         ),
         (
             "C12.22 messages refused by the head-end",

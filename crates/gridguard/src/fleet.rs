@@ -174,6 +174,7 @@ pub fn add(a: AgentStats, b: AgentStats) -> AgentStats {
         refused: a.refused + b.refused,
         restarts: a.restarts + b.restarts,
         held_back: a.held_back + b.held_back,
+        uploads_busy: a.uploads_busy + b.uploads_busy,
         probes: a.probes + b.probes,
         reboots: a.reboots + b.reboots,
     }

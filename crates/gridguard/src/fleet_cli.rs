@@ -112,11 +112,14 @@ pub async fn run(args: MetersArgs) -> anyhow::Result<ExitCode> {
         if args.status_every.is_some() {
             let t = progress.total();
             eprintln!(
-                "status sim={} online={online} sessions={} acked={} restarts={} resident_mib={}",
+                "status sim={} online={online} sessions={} acked={} restarts={} pings={} held_back={} busy={} resident_mib={}",
                 clock.now(),
                 t.sessions,
                 t.intervals_acked,
                 t.restarts,
+                t.probes,
+                t.held_back,
+                t.uploads_busy,
                 resident >> 20
             );
         }

@@ -36,6 +36,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::datadir::DataDir;
 use crate::event_log::EventLog;
+use crate::ingest_load::IngestLoad;
 use crate::meter_agent::{host_ap_title, meter_ap_title, serial_of, serial_of_identity};
 use crate::pana_paa::{bind_udp, serve, BackendConfig, PaaOptions, ServeEvent};
 use crate::sim_clock::SimClock;
@@ -97,6 +98,15 @@ impl CommandKind {
     }
 }
 
+/// [`HeadendOptions::busy_after`] by default: well below the meters' reply timeout (1 s).
+pub const DEFAULT_BUSY_AFTER: Duration = Duration::from_millis(400);
+
+/// Datagrams the host reads from its socket in a row before it looks at commits and ticks.
+const DRAIN_AT_ONCE: usize = 64;
+
+/// First authentications the head-end's PAA runs at once.
+const PAA_MAX_HANDSHAKES: usize = 2_048;
+
 /// A command due at a simulated time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduledCommand {
@@ -137,6 +147,11 @@ pub struct HeadendOptions {
     pub commands: Vec<ScheduledCommand>,
     /// Most readings one vault transaction carries.
     pub batch: usize,
+    /// How late the vault writer may fall (age of the oldest job it has not committed)
+    /// before interval uploads are answered `bsy` instead of queued: below the meters' reply
+    /// timeout, so that a meter learns at once to hold its intervals rather than waiting in
+    /// vain and sending them again.
+    pub busy_after: Duration,
     /// Append every installed C12.22 key generation to this key log (Wireshark's
     /// `c1222_decryption_table` format); when `None`, `GRIDGUARD_KEYLOG` decides. Keys in clear:
     /// for debugging only.
@@ -175,6 +190,12 @@ pub struct HeadendStats {
     pub batches: u64,
     /// Vault transactions that failed (their writes were not acknowledged).
     pub failed_batches: u64,
+    /// Interval uploads answered `bsy` because the head-end was behind (the vault writer late
+    /// or a standing queue at the C12.22 socket).
+    pub busy_answers: u64,
+    /// The latest the vault writer fell: the largest age of its oldest uncommitted job seen
+    /// when an upload arrived, milliseconds.
+    pub max_writer_lag_ms: u64,
 }
 
 /// Live counters, shared with whoever shows progress.
@@ -303,6 +324,10 @@ struct Host {
     /// (meter, interval start) handed to the vault writer and not committed yet: a meter's
     /// retransmission of them is acknowledged after that commit, not written again.
     queued: HashSet<(u64, i64)>,
+    /// Whether uploads are answered `bsy` (vault writer behind, standing queue).
+    load: IngestLoad,
+    /// The largest vault writer lag reported so far, milliseconds.
+    max_lag_ms: u64,
 }
 
 impl Host {
@@ -314,11 +339,25 @@ impl Host {
 
     fn on_apdu(&mut self, from: SocketAddr, bytes: &[u8]) {
         let now = Instant::now();
-        let (reply, events) = self.shared.with(|h| {
+        self.load.datagram(now);
+        let lag = self.load.writer_lag(now);
+        let busy = self.load.busy(now);
+        let (reply, events, busy_writes) = self.shared.with(|h| {
+            h.set_ingest_busy(busy);
+            let before = h.stats().busy_writes;
             let r = h.handle_apdu(from, bytes, now);
+            let busy_writes = h.stats().busy_writes - before;
             let events: Vec<HostEvent> = std::iter::from_fn(|| h.poll_event()).collect();
-            (r, events)
+            (r, events, busy_writes)
         });
+        let lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
+        if busy_writes > 0 || lag_ms > self.max_lag_ms {
+            self.max_lag_ms = self.max_lag_ms.max(lag_ms);
+            self.progress.update(|s| {
+                s.busy_answers += busy_writes;
+                s.max_writer_lag_ms = s.max_writer_lag_ms.max(lag_ms);
+            });
+        }
         let mut reply = reply.ok().and_then(|r| r.bytes.map(|b| (r.to, b)));
         for event in events {
             match event {
@@ -370,7 +409,7 @@ impl Host {
                         reply: reply.take(),
                         backfill: false,
                     };
-                    let _ = self.jobs.send(job);
+                    self.hand_to_writer(job, now);
                 }
                 HostEvent::Response {
                     meter,
@@ -480,13 +519,14 @@ impl Host {
                     } else {
                         self.queued
                             .extend(readings.iter().map(|r| (serial, r.interval_start)));
-                        let _ = self.jobs.send(Job {
+                        let job = Job {
                             meter: serial,
                             readings,
                             covers: Vec::new(),
                             reply: None,
                             backfill: true,
-                        });
+                        };
+                        self.hand_to_writer(job, Instant::now());
                     }
                 }
             }
@@ -513,7 +553,14 @@ impl Host {
         }
     }
 
+    fn hand_to_writer(&mut self, job: Job, now: Instant) {
+        if self.jobs.send(job).is_ok() {
+            self.load.handed(now);
+        }
+    }
+
     fn on_committed(&mut self, done: Committed) {
+        self.load.committed(done.jobs.len());
         if done.ok {
             self.progress.update(|s| s.batches += 1);
         } else {
@@ -567,8 +614,13 @@ impl Host {
         let sim = self.clock.now();
         self.shared.with(|h| h.handle_timeout(now));
         // Bounded per tick: a backfill that cannot be sent (the meter has not registered yet)
-        // stays outstanding until its timeout, so the scan moves on.
-        let budget = self.collector.config().max_backfills;
+        // stays outstanding until its timeout, so the scan moves on. None while uploads are
+        // answered `bsy`: the meters send the intervals once the head-end takes them again.
+        let budget = if self.load.busy(now) {
+            0
+        } else {
+            self.collector.config().max_backfills
+        };
         for _ in 0..budget {
             let Some(req) = self
                 .collector
@@ -804,6 +856,10 @@ pub async fn run_headend_on(
         .saturating_mul(8)
         .saturating_add(4_096);
     config.retransmit.req_mrt = Duration::from_secs(2);
+    // A crowd starting over at once is taken a slice at a time: each admitted handshake
+    // finishes within the meters' retransmission timeouts, the rest come back with their
+    // next PCI.
+    config.max_handshakes = PAA_MAX_HANDSHAKES;
     let paa_options = PaaOptions {
         config,
         backend: BackendConfig::Local {
@@ -920,6 +976,8 @@ pub async fn run_headend_on(
         ticks: 0,
         clock_reads: HashMap::new(),
         queued: HashSet::new(),
+        load: IngestLoad::new(options.busy_after),
+        max_lag_ms: 0,
     };
     let mut ticker = tokio::time::interval(Duration::from_millis(50));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -933,6 +991,24 @@ pub async fn run_headend_on(
                     if let Some(bytes) = buf.get(..n) {
                         let bytes = bytes.to_vec();
                         host.on_apdu(from, &bytes);
+                    }
+                }
+                // What is queued already, a bounded number at a time (commits and ticks
+                // come in between), noting when the socket runs empty.
+                for _ in 0..DRAIN_AT_ONCE {
+                    match host_socket.try_recv_from(&mut buf) {
+                        Ok((n, from)) => {
+                            if let Some(bytes) = buf.get(..n) {
+                                let bytes = bytes.to_vec();
+                                host.on_apdu(from, &bytes);
+                            }
+                        }
+                        Err(e) => {
+                            if e.kind() == std::io::ErrorKind::WouldBlock {
+                                host.load.ran_empty();
+                            }
+                            break;
+                        }
                     }
                 }
             }

@@ -11,6 +11,7 @@ pub mod event_log;
 pub mod fleet;
 pub mod fleet_cli;
 pub mod headend_service;
+pub mod ingest_load;
 pub mod inspect;
 pub mod meter_agent;
 pub mod pana_cli;

@@ -7,8 +7,9 @@
 //! the demand-response key) → re-authentication before the session lifetime ends (the PaC
 //! does it on its own) → starting over when the head-end is gone.
 //!
-//! A head-end that is slow is told apart from one that is gone: after `max_unanswered`
-//! unanswered requests the meter pings the PAA (a PANA notification, RFC 5191 §4.4). An
+//! A head-end that is slow is told apart from one that is gone: each request in a row left
+//! unanswered waits twice as long as the one before (up to four times, RFC 6298 §5.5), and
+//! after `max_unanswered` of them the meter pings the PAA (a PANA notification, RFC 5191 §4.4). An
 //! answered ping means the session lives and the head-end is only behind, so the meter sends
 //! nothing more until its next upload slot (the intervals wait in its load profile and the
 //! next upload carries them all); only an unanswered ping makes it authenticate again.
@@ -85,13 +86,18 @@ pub struct AgentConfig {
     /// Oldest interval an upload carries, simulated seconds back: older unacknowledged
     /// intervals are left for the head-end to read back (backfill).
     pub upload_window_s: u64,
-    /// Real time to wait for the head-end's answer before sending again.
+    /// Real time to wait for the head-end's answer before sending again (longer when the
+    /// measured round trip is; doubled for each request in a row left unanswered, up to
+    /// four times).
     pub reply_timeout: Duration,
     /// Unanswered C12.22 requests in a row after which the meter pings the PAA to learn
     /// whether the head-end is slow (ping answered: wait for the next upload slot) or gone
     /// (no answer: authenticate again).
     pub max_unanswered: u32,
-    /// How long the meter waits for the answer to that ping.
+    /// How long the meter waits for the answer to that ping. The PaC sends the ping again
+    /// meanwhile on its own retransmission timers (RFC 5191, with jitter), and an answer to
+    /// any copy ends the wait: a head-end stalled for a few seconds, whose PAA socket
+    /// overflowed with the pings of every meter at once, is not taken for gone.
     pub probe_timeout: Duration,
     /// Key grace period (must match the head-end's).
     pub grace: Duration,
@@ -105,7 +111,7 @@ impl Default for AgentConfig {
             upload_window_s: 86_400,
             reply_timeout: Duration::from_secs(1),
             max_unanswered: 5,
-            probe_timeout: Duration::from_secs(3),
+            probe_timeout: Duration::from_secs(8),
             grace: Duration::from_secs(2),
         }
     }
@@ -167,6 +173,9 @@ pub struct AgentStats {
     /// Times the head-end left requests unanswered but answered the ping that followed: the
     /// meter held back until its next upload slot instead of authenticating again.
     pub held_back: u64,
+    /// Uploads the head-end answered `bsy` (behind): the meter sends the intervals with its
+    /// next upload.
+    pub uploads_busy: u64,
     /// Reboots (power lost, the load profile kept in non-volatile memory).
     pub reboots: u64,
 }
@@ -264,6 +273,9 @@ impl RoundTrip {
         self.srtt.saturating_add(self.rttvar.saturating_mul(4))
     }
 }
+
+/// Most the reply timeout grows by when requests go unanswered in a row (a power of two).
+const MAX_BACKOFF: u32 = 4;
 
 /// One meter on the network.
 pub struct MeterAgent {
@@ -489,7 +501,7 @@ impl MeterAgent {
         let retry = self
             .outstanding
             .values()
-            .map(|o| o.sent_at + self.reply_timeout())
+            .map(|o| o.sent_at + self.backed_off_timeout())
             .min();
         [
             self.pana.poll_timeout(),
@@ -510,8 +522,12 @@ impl MeterAgent {
         if let Some((_, until)) = &self.down {
             return Some(*until);
         }
-        (self.phase == Phase::Online && self.outstanding.is_empty() && self.probe.is_none())
-            .then_some(self.next_upload)
+        self.idle_online().then_some(self.next_upload)
+    }
+
+    /// Registered, with nothing outstanding and no ping out: free to upload.
+    fn idle_online(&self) -> bool {
+        self.phase == Phase::Online && self.outstanding.is_empty() && self.probe.is_none()
     }
 
     /// A PANA datagram from the PAA.
@@ -567,11 +583,7 @@ impl MeterAgent {
             self.give_up(now);
         }
         self.retry(now, sim);
-        if self.phase == Phase::Online
-            && sim >= self.next_upload
-            && self.outstanding.is_empty()
-            && self.probe.is_none()
-        {
+        if self.idle_online() && sim >= self.next_upload {
             let every = self.config.upload_every_s.max(1);
             // Each meter keeps its own offset within the period (drawn from its serial), so
             // that a fleet does not upload all at once at the period's boundary.
@@ -644,7 +656,7 @@ impl MeterAgent {
     /// Sends again what went unanswered: a fresh message (new invocation id and IV: the host
     /// refuses a replayed one), the ingest is idempotent.
     fn retry(&mut self, now: Instant, sim: u64) {
-        let timeout = self.reply_timeout();
+        let timeout = self.backed_off_timeout();
         let expired: Vec<u64> = self
             .outstanding
             .iter()
@@ -669,9 +681,13 @@ impl MeterAgent {
         self.unanswered += 1;
         if self.unanswered >= self.config.max_unanswered {
             self.unanswered = 0;
-            if self.probe.is_none() && self.pana.pac_mut().ping(now).is_ok() {
+            let pinged = self.probe.is_none() && self.pana.pac_mut().ping(now).is_ok();
+            // A PaC busy with an exchange of its own (a re-authentication) learns from that
+            // one whether the PAA lives: wait for it as for a ping.
+            let pac_busy = self.probe.is_none() && self.pana.pac().key_id().is_some();
+            if pinged || pac_busy {
                 self.probe = Some(now + self.config.probe_timeout);
-                self.stats.probes += 1;
+                self.stats.probes += u64::from(pinged);
                 self.outstanding.clear();
                 self.drain(now, Some(sim));
             } else {
@@ -704,6 +720,14 @@ impl MeterAgent {
         self.rtt
             .map_or(floor, |r| r.timeout())
             .clamp(floor, floor.saturating_mul(8))
+    }
+
+    /// The reply timeout doubled for each request in a row that went unanswered, up to
+    /// [`MAX_BACKOFF`] times (RFC 6298 §5.5): a head-end that falls behind is not sent
+    /// every upload again each second, which would bury it deeper.
+    fn backed_off_timeout(&self) -> Duration {
+        let doublings = self.unanswered.min(MAX_BACKOFF.trailing_zeros());
+        self.reply_timeout().saturating_mul(1 << doublings)
     }
 
     fn link_down(&mut self, error: LinkError, now: Instant, _sim: u64) {
@@ -762,6 +786,10 @@ impl MeterAgent {
             } else {
                 self.register(now, sim);
             }
+        } else if responses.iter().any(|r| r.code == ResponseCode::BSY) {
+            // The head-end is behind: the intervals wait in the load profile for the next
+            // upload slot, which carries them all.
+            self.stats.uploads_busy += 1;
         } else if ok {
             self.stats.uploads_acked += 1;
             self.stats.intervals_acked += o.upto.saturating_sub(o.from) / INTERVAL;
@@ -1085,6 +1113,77 @@ mod tests {
         agent.handle_c1222(&answer.bytes.unwrap(), t1, SIM + 3_600);
         assert_eq!(agent.stats().uploads_acked, 1);
         assert_eq!(agent.acked(), acked.as_slice());
+    }
+
+    /// An upload answered `bsy` is not sent again: the meter waits for its next upload slot
+    /// (no retransmission, no ping), whose upload carries the held intervals with the new.
+    #[test]
+    fn an_upload_answered_busy_waits_for_the_next_slot() {
+        let t0 = Instant::now();
+        let (mut agent, mut host) = keyed_pair(t0);
+        let from = "127.0.0.1:40000".parse().unwrap();
+        let sim = SIM + 3_600;
+        let exchange = |agent: &mut MeterAgent, host: &mut C1222Host<StdRng>, now, sim| {
+            let (dest, upload) = agent.poll_transmit().unwrap();
+            assert_eq!(dest, Dest::Host);
+            let reply = host.handle_apdu(from, &upload, now).unwrap();
+            agent.handle_c1222(&reply.bytes.unwrap(), now, sim);
+            assert!(agent.poll_transmit().is_none());
+        };
+        host.set_ingest_busy(true);
+        agent.handle_timeout(t0, sim);
+        exchange(&mut agent, &mut host, t0, sim);
+        assert_eq!(agent.stats().uploads_busy, 1);
+        let slot = agent.poll_sim_timeout().unwrap();
+        assert!(slot > sim);
+        // Long past any reply timeout, before the slot: nothing is sent.
+        let later = t0 + Duration::from_secs(30);
+        agent.handle_timeout(later, slot - 1);
+        assert!(agent.poll_transmit().is_none());
+        assert_eq!(agent.stats().probes + agent.stats().restarts, 0);
+        host.set_ingest_busy(false);
+        agent.handle_timeout(later, slot);
+        exchange(&mut agent, &mut host, later, slot);
+        assert_eq!(agent.stats().uploads_acked, 1);
+        assert_eq!(agent.stats().uploads_sent, 2);
+        assert!(agent.acked_to >= interval_floor(SIM + 3_600));
+    }
+
+    /// A head-end that answers nothing gets the upload again after 1, 2, 4 and 4 s (the
+    /// timeout doubling up to four times); after the fifth the meter stops sending it (here,
+    /// with no PANA session to ping over, it starts over).
+    #[test]
+    fn unanswered_uploads_are_sent_again_ever_more_slowly() {
+        let t0 = Instant::now();
+        let (mut agent, _host) = keyed_pair(t0);
+        let sim = SIM + 3_600;
+        agent.handle_timeout(t0, sim);
+        let (dest, _) = agent.poll_transmit().unwrap();
+        assert_eq!(dest, Dest::Host);
+        let mut sent_at = vec![Duration::ZERO];
+        let mut now = t0;
+        for _ in 0..1_000 {
+            if agent.stats().probes + agent.stats().restarts > 0 {
+                break;
+            }
+            now = agent
+                .poll_timeout()
+                .map_or(now, |t| t.max(now))
+                .max(now + Duration::from_millis(10));
+            agent.handle_timeout(now, sim);
+            while let Some((dest, _)) = agent.poll_transmit() {
+                if dest == Dest::Host {
+                    sent_at.push(now - t0);
+                }
+            }
+        }
+        let gaps: Vec<u64> = sent_at
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs())
+            .collect();
+        assert_eq!(gaps, [1, 2, 4, 4], "{sent_at:?}");
+        assert_eq!(agent.stats().probes + agent.stats().restarts, 1);
+        assert_eq!(agent.stats().uploads_sent, 5);
     }
 
     #[test]

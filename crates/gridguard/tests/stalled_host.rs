@@ -59,6 +59,7 @@ async fn meters_hold_back_for_a_stalled_host_and_keep_their_sessions() {
         settle_s: 6 * 3_600,
         commands: Vec::new(),
         batch: 1_024,
+        busy_after: gridguard::headend_service::DEFAULT_BUSY_AFTER,
         keylog: None,
     };
     let mut agent = AgentConfig::simulated(lifetime, grace);

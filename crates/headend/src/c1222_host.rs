@@ -13,7 +13,9 @@
 //!   returned (`iar` if the registration names another AP title than the authenticated
 //!   sender);
 //! * Full Write of a table listed in [`HostConfig::ingest_tables`] (load-profile data):
-//!   handed out as [`HostEvent::Intervals`] and acknowledged (`isss` before registration);
+//!   handed out as [`HostEvent::Intervals`] and acknowledged (`isss` before registration;
+//!   `bsy` and not handed out while the driver says its store is behind, see
+//!   [`C1222Host::set_ingest_busy`]);
 //! * responses to requests the host originated ([`C1222Host::request`],
 //!   [`C1222Host::demand_response`]): handed out as [`HostEvent::Response`].
 //!
@@ -248,6 +250,8 @@ pub struct HostStats {
     pub registrations: u64,
     /// Interval-data writes handed to ingest.
     pub interval_writes: u64,
+    /// Interval-data writes answered `bsy` (not acted upon) because the ingest was behind.
+    pub busy_writes: u64,
     /// Responses to host-originated requests received.
     pub responses: u64,
     /// Requests the host originated.
@@ -283,6 +287,8 @@ struct MeterRecord {
     address: Option<SocketAddr>,
     /// Host invocation id → table read by each service of the request (None for non-reads).
     pending: BTreeMap<u64, Vec<Option<u16>>>,
+    /// The meter's last interval write was answered `bsy`: its next one is taken, busy or not.
+    turned_away: bool,
 }
 
 /// The head-end's C12.22 host. `R` supplies the IVs of sealed messages.
@@ -296,6 +302,8 @@ pub struct C1222Host<R> {
     next_invocation: u32,
     /// The last meter whose replay entries the incremental sweep visited.
     swept_to: Option<ApTitle>,
+    /// Interval writes are answered `bsy` while set.
+    ingest_busy: bool,
 }
 
 impl<R> core::fmt::Debug for C1222Host<R> {
@@ -333,7 +341,19 @@ impl<R: RngCore + CryptoRng> C1222Host<R> {
             rng,
             next_invocation: 1,
             swept_to: None,
+            ingest_busy: false,
         }
+    }
+
+    /// Whether the ingest behind this host can take interval data now. While `busy`, a
+    /// verified interval write is answered `bsy` (ANSI C12.22: not acted upon) at once and
+    /// no [`HostEvent::Intervals`] is produced: a meter keeps the intervals in its load
+    /// profile and sends them with a later upload, instead of waiting past its reply timeout
+    /// and sending them again into a queue that is already late. A meter whose previous
+    /// write was answered `bsy` is taken anyway, so that under lasting overload the shed
+    /// load is spread over the fleet and no meter is turned away twice in a row.
+    pub fn set_ingest_busy(&mut self, busy: bool) {
+        self.ingest_busy = busy;
     }
 
     /// The host's AP title.
@@ -396,6 +416,7 @@ impl<R: RngCore + CryptoRng> C1222Host<R> {
             native_address: None,
             address: None,
             pending: BTreeMap::new(),
+            turned_away: false,
         });
         record.status = Status::Active;
         for (_, id) in info.key_ids {
@@ -637,7 +658,12 @@ impl<R: RngCore + CryptoRng> C1222Host<R> {
                         {
                             if record.native_address.is_none() {
                                 error_response(ResponseCode::ISSS)
+                            } else if self.ingest_busy && !record.turned_away {
+                                record.turned_away = true;
+                                self.stats.busy_writes += 1;
+                                error_response(ResponseCode::BSY)
                             } else {
+                                record.turned_away = false;
                                 self.stats.interval_writes += 1;
                                 self.events.push_back(HostEvent::Intervals {
                                     meter: meter.clone(),

@@ -42,6 +42,23 @@ fn tables() -> MemoryTables {
     t
 }
 
+/// A host and a meter with keys from EAP-PSK, the meter registered.
+fn registered(
+    seed: u64,
+    now: Instant,
+) -> (
+    gridguard_headend::C1222Host<rand::rngs::StdRng>,
+    gridguard_headend::MeterLink<rand::rngs::StdRng>,
+    MemoryTables,
+) {
+    let (mut h, mut m) = pair(seed, now);
+    let mut t = tables();
+    let reg = m.registration(now).unwrap();
+    let reply = h.handle_apdu(from(), &reg.bytes, now).unwrap();
+    m.handle_apdu(&reply.bytes.unwrap(), now, &mut t).unwrap();
+    (h, m, t)
+}
+
 fn read_request(table: u16) -> Epsem {
     Epsem {
         control: EpsemControl::new(SecurityMode::CIPHERTEXT_AUTH, ResponseControl::ALWAYS),
@@ -195,6 +212,55 @@ fn write_before_registration_is_answered_isss_and_not_ingested() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn writes_while_the_ingest_is_busy_are_answered_bsy_but_never_twice_in_a_row() {
+    let t0 = Instant::now();
+    let (mut h, mut m, mut t) = registered(13, t0);
+    drain(&mut h);
+    while m.poll_event().is_some() {}
+
+    let mut write = |h: &mut gridguard_headend::C1222Host<rand::rngs::StdRng>, data: &[u8]| {
+        let w = m.write_intervals(64, data, t0).unwrap();
+        let reply = h.handle_apdu(from(), &w.bytes, t0).unwrap();
+        m.handle_apdu(&reply.bytes.unwrap(), t0, &mut t).unwrap();
+        match m.poll_event() {
+            Some(MeterEvent::Response {
+                invocation,
+                responses,
+                ..
+            }) => {
+                assert_eq!(invocation, w.invocation);
+                responses[0].code
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let taken = |h: &mut gridguard_headend::C1222Host<rand::rngs::StdRng>, data: &[u8]| {
+        assert_eq!(
+            data_events(&drain(h)),
+            vec![&HostEvent::Intervals {
+                meter: meter_title(),
+                table: 64,
+                data: data.to_vec()
+            }]
+        );
+    };
+    h.set_ingest_busy(true);
+    assert_eq!(write(&mut h, &[1, 2, 3]), ResponseCode::BSY);
+    assert!(data_events(&drain(&mut h)).is_empty());
+    // Turned away once, taken the next time even while busy: no meter is starved.
+    assert_eq!(write(&mut h, &[1, 2, 3, 4]), ResponseCode::OK);
+    taken(&mut h, &[1, 2, 3, 4]);
+    assert_eq!(write(&mut h, &[5]), ResponseCode::BSY);
+    h.set_ingest_busy(false);
+    assert_eq!(write(&mut h, &[5, 6]), ResponseCode::OK);
+    taken(&mut h, &[5, 6]);
+    assert_eq!(write(&mut h, &[7]), ResponseCode::OK);
+    taken(&mut h, &[7]);
+    let s = h.stats();
+    assert_eq!((s.interval_writes, s.busy_writes), (3, 2));
 }
 
 fn refused_kinds(h: &mut gridguard_headend::C1222Host<rand::rngs::StdRng>) -> Vec<RefusalKind> {
@@ -356,11 +422,7 @@ fn expired_session_is_refused() {
 #[test]
 fn reauthentication_rolls_keys_and_previous_generation_has_a_grace() {
     let t0 = Instant::now();
-    let (mut h, mut m) = pair(15, t0);
-    let mut t = tables();
-    let reg = m.registration(t0).unwrap();
-    let r = h.handle_apdu(from(), &reg.bytes, t0).unwrap();
-    m.handle_apdu(&r.bytes.unwrap(), t0, &mut t).unwrap();
+    let (mut h, mut m, mut t) = registered(15, t0);
     let gen1_id = m.ring().current().unwrap().key_ids[0].1;
 
     // Messages sealed under generation 1, delivered later.

@@ -182,4 +182,6 @@ pub struct Stats {
     pub retransmissions: u64,
     /// PCIs refused because the session table was full.
     pub sessions_refused: u64,
+    /// PCIs dropped because `max_handshakes` first authentications were running.
+    pub pci_deferred: u64,
 }

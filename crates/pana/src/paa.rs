@@ -45,6 +45,12 @@ pub struct PaaConfig {
     pub auth_timeout: Duration,
     /// Maximum number of sessions; further PCIs are dropped.
     pub max_sessions: usize,
+    /// Maximum number of first authentications in progress at once; further PCIs are
+    /// dropped (counted in [`Stats::pci_deferred`]) and the PaCs' PCI retransmissions bring
+    /// them back later. A PAA that takes on more authentications than it can finish within
+    /// the PaCs' retransmission timeouts finishes none: the answers queue, the PaCs send
+    /// again, time out and start over. Re-authentications of open sessions are not limited.
+    pub max_handshakes: usize,
 }
 
 impl Default for PaaConfig {
@@ -60,6 +66,7 @@ impl Default for PaaConfig {
             session_lifetime: Duration::from_secs(3600),
             auth_timeout: Duration::from_secs(60),
             max_sessions: 100_000,
+            max_handshakes: usize::MAX,
         }
     }
 }
@@ -123,6 +130,8 @@ struct Ctx<R, P> {
     transmits: VecDeque<(P, Vec<u8>)>,
     events: VecDeque<PaaEvent>,
     stats: Stats,
+    /// Sessions whose first authentication is running (no key yet).
+    handshakes: usize,
 }
 
 /// A PAA serving many PaCs, each identified by its address type `P`.
@@ -143,6 +152,7 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
                 transmits: VecDeque::new(),
                 events: VecDeque::new(),
                 stats: Stats::default(),
+                handshakes: 0,
             },
             sessions: HashMap::new(),
             schedule: BTreeSet::new(),
@@ -158,6 +168,11 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
     /// Number of sessions held.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Number of sessions whose first authentication is running.
+    pub fn handshake_count(&self) -> usize {
+        self.ctx.handshakes
     }
 
     /// State of a session.
@@ -231,6 +246,9 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
     fn finish(&mut self, id: u32, keep: Keep) {
         if keep == Keep::No {
             if let Some(s) = self.sessions.remove(&id) {
+                if s.key.is_none() {
+                    self.ctx.handshakes = self.ctx.handshakes.saturating_sub(1);
+                }
                 if let Some(at) = s.scheduled {
                     self.schedule.remove(&(at, id));
                 }
@@ -294,6 +312,10 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
             self.ctx.stats.sessions_refused += 1;
             return;
         }
+        if self.ctx.handshakes >= self.ctx.config.max_handshakes {
+            self.ctx.stats.pci_deferred += 1;
+            return;
+        }
         let mut id = self.ctx.rng.next_u32();
         while id == 0 || self.sessions.contains_key(&id) {
             id = self.ctx.rng.next_u32();
@@ -339,6 +361,7 @@ impl<P: Clone + Eq + Hash, R: RngCore + CryptoRng> Paa<P, R> {
             },
         );
         self.handshaking.insert(peer, id);
+        self.ctx.handshakes += 1;
         self.finish(id, Keep::Yes);
     }
 
@@ -982,6 +1005,9 @@ fn on_answer<R: RngCore + CryptoRng, P: Clone>(
             };
             let key_id = key.key_id();
             let reauth = s.key.is_some();
+            if !reauth {
+                ctx.handshakes = ctx.handshakes.saturating_sub(1);
+            }
             install_key(s, key, proof);
             s.state = PaaState::Open;
             s.timers.stop(Timer::Auth);

@@ -1003,6 +1003,50 @@ mod tests {
     }
 
     #[test]
+    fn pcis_past_the_handshake_limit_wait_for_running_handshakes_to_end() {
+        let paa_cfg = PaaConfig {
+            max_handshakes: 2,
+            ..PaaConfig::default()
+        };
+        let mut paa: Paa<u16, StdRng> = Paa::new(paa_cfg, StdRng::seed_from_u64(6));
+        let now = Instant::now();
+        let pci = Message::new(MessageType::CLIENT_INITIATION, Flags::NONE, 0, 0)
+            .emit()
+            .unwrap();
+        for peer in 1..=3 {
+            paa.handle_datagram(peer, &pci, now);
+        }
+        assert_eq!((paa.session_count(), paa.handshake_count()), (2, 2));
+        assert_eq!(paa.stats().pci_deferred, 1);
+        let sent: Vec<u16> = std::iter::from_fn(|| paa.poll_transmit())
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(sent, vec![1, 2]);
+        // Both handshakes end at the authentication timeout; the third PaC's PCI is taken.
+        let mut t = now;
+        while let Some(next) = paa.poll_timeout() {
+            t = next;
+            paa.handle_timeout(t);
+        }
+        assert_eq!((paa.session_count(), paa.handshake_count()), (0, 0));
+        paa.handle_datagram(3, &pci, t);
+        assert_eq!((paa.session_count(), paa.handshake_count()), (1, 1));
+    }
+
+    #[test]
+    fn an_established_session_is_no_longer_a_running_handshake() {
+        let mut sim = Sim::default_seeded(16);
+        sim.establish();
+        assert_eq!(sim.paa.handshake_count(), 0);
+        let pci = Message::new(MessageType::CLIENT_INITIATION, Flags::NONE, 0, 0)
+            .emit()
+            .unwrap();
+        let other: SocketAddr = "192.0.2.9:716".parse().unwrap();
+        sim.paa.handle_datagram(other, &pci, Instant::now());
+        assert_eq!(sim.paa.handshake_count(), 1);
+    }
+
+    #[test]
     fn pci_retransmissions_make_one_session_and_the_table_is_bounded() {
         let paa_cfg = PaaConfig {
             max_sessions: 2,

@@ -14,9 +14,14 @@
 //! times faster. The landing file has its own write lock, so a write is committed (and can be
 //! acknowledged) while a merge is running. The merge sorts in memory: a sort in SQL cost more
 //! than the inserts.
+//!
+//! The background merger runs at a lower priority (nice 10 on Linux) than the threads that
+//! commit and answer meters, and it only reads the landing file: the batches it merged are
+//! dropped by the store's next write, in the same transaction. A write thus never waits for
+//! the merger, however long the scheduler keeps the merger off the cores.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -43,6 +48,10 @@ const MERGE_ROWS: usize = 131_072;
 /// How long the background merger waits for a lock held by the store's own connection.
 const MERGER_BUSY: Duration = Duration::from_secs(30);
 
+/// The merger's nice value (Linux, per thread): merging is background work that may wait,
+/// while the threads that commit and answer meters may not.
+const MERGER_NICE: i32 = 10;
+
 /// A share store kept in one SQLite database file (WAL mode), with its landing file.
 pub struct SqliteStore {
     conn: Connection,
@@ -60,6 +69,11 @@ struct Shared {
     merging: Mutex<()>,
     /// Share rows landed and not merged yet.
     landed: AtomicUsize,
+    /// Landed batches up to this id were merged by the background merger and are deleted by
+    /// the store's next write (0: none). The merger only reads the landing file, so it never
+    /// holds the lock that a write waits for: a merger running at low priority would
+    /// otherwise keep the ingest waiting.
+    merged_to: AtomicI64,
 }
 
 impl Shared {
@@ -186,7 +200,9 @@ impl SqliteStore {
     }
 
     /// Moves every landed row into `shares` now (waiting for a merge the background thread
-    /// is running).
+    /// is running). Batches the merger already merged may stay in the landing file (for the
+    /// next write to drop): merging them again changes nothing, and whatever deletes from
+    /// `shares` calls [`merge_held`](Self::merge_held), which drops them first.
     fn merge(&mut self) -> Result<(), StoreError> {
         if self.shared.landed.load(Ordering::Acquire) == 0 {
             return Ok(());
@@ -198,10 +214,27 @@ impl SqliteStore {
 
     /// [`merge`](Self::merge) for a caller already holding the merge lock.
     fn merge_held(&self) -> Result<(), StoreError> {
-        if self.shared.landed.load(Ordering::Acquire) == 0 {
+        if self.shared.landed.load(Ordering::Acquire) == 0
+            && self.shared.merged_to.load(Ordering::Acquire) == 0
+        {
             return Ok(());
         }
-        merge_landed(&self.conn, &self.landing, self.layout, &self.shared.landed)
+        // The merger is not running (the caller holds the merge lock).
+        let after = self.shared.merged_to.load(Ordering::Acquire);
+        let last = merge_landed(
+            &self.conn,
+            &self.landing,
+            self.layout,
+            &self.shared.landed,
+            after,
+        )?;
+        let upto = last.unwrap_or(0).max(after);
+        if upto > 0 {
+            self.landing
+                .execute("DELETE FROM landing_batches WHERE id <= ?1", [upto])?;
+            self.shared.merged_to.store(0, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// The database file.
@@ -242,38 +275,59 @@ fn run_merger(
     shared: &Shared,
     woken: &Receiver<()>,
 ) {
+    yield_to_foreground();
     while woken.recv().is_ok() {
         let _merging = shared.hold();
         if shared.landed.load(Ordering::Acquire) < MERGE_ROWS {
             continue; // merged by the store meanwhile
         }
-        if let Err(e) = merge_landed(main, landing, layout, &shared.landed) {
-            tracing::warn!(%e, "background merge failed; landed rows wait for the next one");
+        let after = shared.merged_to.load(Ordering::Acquire);
+        match merge_landed(main, landing, layout, &shared.landed, after) {
+            Ok(Some(last)) => shared.merged_to.store(last, Ordering::Release),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%e, "background merge failed; landed rows wait for the next one");
+            }
         }
     }
 }
 
-/// Moves the batches landed so far into `shares` in key order, in one transaction, then
-/// drops them from the landing file. A key that is already stored, or that landed more than
-/// once, keeps its first value. A crash between the two steps merges the batches again at
-/// the next open, which changes nothing.
+/// Lowers the calling thread's priority to [`MERGER_NICE`] (Linux; a no-op elsewhere). On a
+/// busy head-end three stores' merges would otherwise take the cores from the thread that
+/// answers the meters, whose requests then wait past their timeouts and come again.
+fn yield_to_foreground() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), MERGER_NICE)
+    {
+        tracing::debug!(%e, "cannot lower the merger's priority");
+    }
+}
+
+/// Moves the batches landed after batch `after` into `shares` in key order, in one
+/// transaction, and returns the id of the last one merged (None: nothing new had landed).
+/// A key that is already stored, or that landed more than once, keeps its first value. The
+/// batches stay in the landing file for the caller to drop; a crash before that merges them
+/// again at the next open, which changes nothing.
 fn merge_landed(
     main: &Connection,
     landing: &Connection,
     layout: StoreLayout,
     landed: &AtomicUsize,
-) -> Result<(), StoreError> {
+    after: i64,
+) -> Result<Option<i64>, StoreError> {
     let last: Option<i64> =
         landing.query_row("SELECT MAX(id) FROM landing_batches", [], |r| r.get(0))?;
-    let Some(last) = last else {
+    let Some(last) = last.filter(|&last| last > after) else {
         landed.store(0, Ordering::Release);
-        return Ok(());
+        return Ok(None);
     };
     let mut rows = Vec::new();
     {
-        let mut stmt = landing
-            .prepare_cached("SELECT rows FROM landing_batches WHERE id <= ?1 ORDER BY id")?;
-        let mut batches = stmt.query([last])?;
+        let mut stmt = landing.prepare_cached(
+            "SELECT rows FROM landing_batches WHERE id > ?1 AND id <= ?2 ORDER BY id",
+        )?;
+        let mut batches = stmt.query([after, last])?;
         while let Some(batch) = batches.next()? {
             let blob: Vec<u8> = batch.get(0)?;
             landing::decode_into(&blob, &mut rows)?;
@@ -284,12 +338,11 @@ fn merge_landed(
     let tx = main.unchecked_transaction()?;
     insert_rows(&tx, layout, "shares", &rows)?;
     tx.commit()?;
-    landing.execute("DELETE FROM landing_batches WHERE id <= ?1", [last])?;
     landing.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
     let _ = landed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
         Some(n.saturating_sub(merged))
     });
-    Ok(())
+    Ok(Some(last))
 }
 
 /// Inserts rows into `table` (inside the caller's transaction), [`ROWS_PER_INSERT`] rows per
@@ -373,10 +426,16 @@ impl ShareStore for SqliteStore {
         if rows.is_empty() {
             return Ok(());
         }
-        self.landing.execute(
+        let merged = self.shared.merged_to.swap(0, Ordering::AcqRel);
+        let tx = self.landing.transaction()?;
+        if merged > 0 {
+            tx.execute("DELETE FROM landing_batches WHERE id <= ?1", [merged])?;
+        }
+        tx.execute(
             "INSERT INTO landing_batches (rows) VALUES (?1)",
             [landing::encode(rows)],
         )?;
+        tx.commit()?;
         let landed = self.shared.landed.fetch_add(rows.len(), Ordering::AcqRel) + rows.len();
         if landed >= MERGE_ROWS {
             if let Some(m) = &self.merger {
@@ -539,6 +598,7 @@ impl ShareStore for SqliteStore {
         let _merging = shared.hold();
         self.landing.execute("DELETE FROM landing_batches", [])?;
         shared.landed.store(0, Ordering::Release);
+        shared.merged_to.store(0, Ordering::Release);
         self.conn.execute_batch(
             "BEGIN; DELETE FROM shares; DELETE FROM meters; DELETE FROM intervals; \
              DELETE FROM refresh_staged; DELETE FROM refresh_done; DELETE FROM store_meta; COMMIT;",
@@ -691,7 +751,9 @@ impl Drop for SqliteStore {
             drop(m.wake);
             let _ = m.thread.join();
         }
-        if let Err(e) = self.merge() {
+        let shared = Arc::clone(&self.shared);
+        let _merging = shared.hold();
+        if let Err(e) = self.merge_held() {
             tracing::warn!(path = %self.path.display(), %e, "landed shares not merged at close; merged at next open");
         }
     }
@@ -778,6 +840,78 @@ mod tests {
             .map(|r| (r.meter, r.share[0]))
             .collect();
         assert_eq!(stored, vec![(1, 10), (2, 20)]);
+    }
+
+    fn landed_batches(path: &Path) -> i64 {
+        let raw = Connection::open(SqliteStore::landing_path(path)).unwrap();
+        raw.query_row("SELECT COUNT(*) FROM landing_batches", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Lands enough rows to wake the background merger and waits (bounded) for its merge.
+    fn merged_in_the_background(s: &mut SqliteStore) -> Vec<ShareRecord> {
+        let rows: Vec<ShareRecord> = (0..MERGE_ROWS as u64)
+            .map(|i| ShareRecord {
+                meter: i % 1_000,
+                interval_start: 900 * (i / 1_000) as i64,
+                share: [i, 0],
+            })
+            .collect();
+        s.put_shares(&rows).unwrap();
+        for _ in 0..600 {
+            if s.shared.merged_to.load(Ordering::Acquire) > 0 {
+                return rows;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the merger did not merge within 30 s");
+    }
+
+    /// The merger leaves the batches it merged in the landing file; the next write drops
+    /// them in its own transaction, and the rows are read once.
+    #[test]
+    fn the_next_write_drops_what_the_merger_merged() {
+        let (dir, mut s) = store(Modulus::Wrap64);
+        let path = dir.path().join("s.sqlite");
+        let rows = merged_in_the_background(&mut s);
+        assert_eq!(
+            landed_batches(&path),
+            1,
+            "merged, not dropped by the merger"
+        );
+        assert_eq!(s.shared.landed.load(Ordering::Acquire), 0);
+        let late = ShareRecord {
+            meter: 5_000,
+            interval_start: 0,
+            share: [7, 0],
+        };
+        s.put_shares(&[late]).unwrap();
+        assert_eq!(landed_batches(&path), 1, "only the new batch");
+        assert_eq!(s.shared.merged_to.load(Ordering::Acquire), 0);
+        assert_eq!(s.count().unwrap(), rows.len() as u64 + 1);
+    }
+
+    /// Keys deleted while merged batches still sit in the landing file stay deleted: the
+    /// delete drops those batches first, so no later merge brings the keys back.
+    #[test]
+    fn keys_deleted_after_a_background_merge_stay_deleted() {
+        let (dir, mut s) = store(Modulus::Wrap64);
+        let path = dir.path().join("s.sqlite");
+        let rows = merged_in_the_background(&mut s);
+        let gone: Vec<(u64, i64)> = rows[..10]
+            .iter()
+            .map(|r| (r.meter, r.interval_start))
+            .collect();
+        s.delete_keys(&gone).unwrap();
+        assert_eq!(landed_batches(&path), 0);
+        // Killed without Drop: the next open merges whatever is landed.
+        std::mem::forget(s);
+        let layout = StoreLayout {
+            columns: 1,
+            modulus: Modulus::Wrap64,
+        };
+        let mut s = SqliteStore::open(&path, layout).unwrap();
+        assert_eq!(s.count().unwrap(), rows.len() as u64 - 10);
     }
 
     proptest! {
